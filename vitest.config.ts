@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    setupFiles: ["test/setup/no-google.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Process-spawning suites compete for 2 cores; a few files at a time keeps them honest.
+    maxWorkers: 2,
+    pool: "forks",
+  },
+});
