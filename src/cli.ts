@@ -1,0 +1,29 @@
+/**
+ * @module
+ * The `bigmachine` command: a dispatcher over subcommands, each in its own module.
+ */
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  emulators: {
+    summary: "run the Cloud Run and Cloud Logging emulators until interrupted",
+    load: async () => (await import("./emulators/cli.ts")).runEmulatorsCommand,
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: bigmachine <command> [flags]\n\ncommands:\n${lines.join("\n")}\n`;
+}
+
+/** Runs the subcommand named by `argv[0]`; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name === undefined ? undefined : commands[name];
+  if (!command) {
+    process.stderr.write(name && name !== "help" && name !== "--help" ? `unknown command: ${name}\n${usage()}` : usage());
+    return name === undefined || name === "help" || name === "--help" ? 0 : 2;
+  }
+  return (await command.load())(rest);
+}
