@@ -1,0 +1,153 @@
+/**
+ * @module
+ * The System interface: the only seam between bigmachine and the infrastructure machines run on.
+ * Every method of Go bigmachine's `System` is here, with `event` and `keepaliveFailed` from later
+ * versions. Systems are built from bigmachine's exported API only and never import each other.
+ */
+import type { Hono } from "hono";
+import type { Machine } from "./machine.ts";
+import type { Dispatcher, Link } from "./rpc/types.ts";
+
+/** Keepalive timings for machines of a system, all in milliseconds. */
+export interface KeepaliveConfig {
+  /** How often the driver sends a keepalive. */
+  periodMs: number;
+  /**
+   * How long a machine lives without a keepalive: the machine's watchdog ends it after this, and the
+   * driver declares it lost after this long without a successful keepalive.
+   */
+  timeoutMs: number;
+  /** Deadline of one keepalive call. */
+  rpcTimeoutMs: number;
+}
+
+/** How a system's machines are reached: plain requests and multiplexed RPC tunnels. */
+export interface HttpClient {
+  /** Sends one HTTP request to a machine address (credentials added by the system). */
+  fetch(addr: string, path: string, init?: RequestInit): Promise<Response>;
+  /** Opens an authenticated RPC tunnel to the machine at `addr`. Rejects with kind `net` if it cannot. */
+  connect(addr: string, options?: { signal?: AbortSignal }): Promise<Link>;
+}
+
+/** The server a machine (or a driver that accepts calls) exposes: RPC over HTTP and tunnels. */
+export interface RpcEndpoint {
+  /** The HTTP face: `POST /bigrpc/Service.method` and the tunnel upgrade route. */
+  readonly app: Hono<any, any, any>;
+  /** Serves calls arriving over an already-established link (in-memory or an accepted tunnel). */
+  accept(link: Link): void;
+  /** The dispatcher behind both faces. */
+  readonly dispatcher: Dispatcher;
+}
+
+/** A listening endpoint returned by {@link System.listenAndServe}. */
+export interface Listener {
+  /** The address other members of the cluster use to reach it. */
+  readonly addr: string;
+  /** Stops serving; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Lines of output, as yielded by {@link System.tail}. */
+export interface LogLine {
+  /** Which stream the line came from, when the system knows. */
+  stream?: "stdout" | "stderr";
+  text: string;
+  /** When the line was written, when the system knows. */
+  time?: Date;
+}
+
+/** What a session hands its system at start. */
+export interface SessionInfo {
+  /** `driver` in the program that starts machines, `machine` in a machine process. */
+  readonly role: "driver" | "machine";
+  /**
+   * The per-session secret. A driver makes it; a machine is given it at start. Machines serve no call
+   * that does not carry it (header {@link SECRET_HEADER}); systems pass it to the machines they start.
+   */
+  readonly secret: string;
+}
+
+/** The request header that carries the session secret on every call and tunnel to a machine. */
+export const SECRET_HEADER = "x-bigmachine-secret";
+
+/** Environment variables that make a process a machine, set by systems when they start one. */
+export const MACHINE_ENV = {
+  /** `machine` in a machine process. */
+  mode: "BIGMACHINE_MODE",
+  /** The name of the system that started the machine. */
+  system: "BIGMACHINE_SYSTEM",
+  /** The session secret. */
+  secret: "BIGMACHINE_SECRET",
+} as const;
+
+/**
+ * A System sets up a bigmachine session and starts machines. It also provides the means to talk to
+ * them: an {@link HttpClient} for the driver and for machines, and {@link listenAndServe} for a
+ * machine's (or driver's) own endpoint.
+ */
+export interface System {
+  /** A name unique among systems (`local`, `testsystem`, `cloudrun`); selects the system in a machine process. */
+  readonly name: string;
+
+  /**
+   * Called once when a session (driver or machine) starts, before any other method. Implementations
+   * must be idempotent. A rejection fails the session's start.
+   */
+  init(session: SessionInfo): Promise<void>;
+
+  /**
+   * Runs this process as a machine: serves `endpoint` where the driver can reach it and takes over the
+   * process. It never resolves; it rejects only if the machine cannot be served, and then the process
+   * should exit with an error.
+   */
+  main(endpoint: RpcEndpoint): Promise<never>;
+
+  /** The client drivers and machines use to reach machines of this system. */
+  httpClient(): HttpClient;
+
+  /**
+   * Serves `endpoint` on an address reachable from the rest of the cluster. `addr` empty means the
+   * system's default address for this process.
+   */
+  listenAndServe(addr: string, endpoint: RpcEndpoint): Promise<Listener>;
+
+  /**
+   * Launches up to `n` new machines. The returned machines may still be unstarted: the session starts
+   * them, and they become running once they answer. A machine the system knows to have died should be
+   * reported through the `exited` promise given to its constructor.
+   */
+  start(n: number, options: { signal?: AbortSignal }): Promise<Machine[]>;
+
+  /** Ends this machine process with `code`. Never returns. */
+  exit(code: number): never;
+
+  /**
+   * Called on a graceful driver shutdown, after machines were asked to stop, to tear the system down.
+   * It is not guaranteed to be called (the driver may crash): machines must end themselves.
+   */
+  shutdown(): Promise<void>;
+
+  /** The number of processors per machine, or 0 if it varies. */
+  maxprocs(): number;
+
+  /** Keepalive timings for this system's machines. */
+  keepaliveConfig(): KeepaliveConfig;
+
+  /** Follows a machine's output until `signal` aborts or the machine's output ends. */
+  tail(machine: Machine, signal?: AbortSignal): AsyncIterable<LogLine>;
+
+  /**
+   * Reads a file on the machine's host, outside the supervisor, so a host can be inspected even when its
+   * machine is unresponsive. Systems that cannot do this throw kind `not-supported`.
+   */
+  read(machine: Machine, filename: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+
+  /** Records an event (machine started, keepalive failed, ...) with structured fields. */
+  event(type: string, fields: Record<string, unknown>): void;
+
+  /**
+   * Called when keepalives to a machine failed for longer than the keepalive timeout, just before the
+   * machine is stopped with `err`.
+   */
+  keepaliveFailed(machine: Machine, err: Error): void;
+}
