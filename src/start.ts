@@ -1,0 +1,75 @@
+/**
+ * @module
+ * The composition root: picks the system a program runs on and starts a session, or, in a machine
+ * process, serves the machine and never returns. This is the only module that knows every system.
+ */
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { errorOf } from "./errors.ts";
+import { createMachineEndpoint } from "./machine-endpoint.ts";
+import { Session } from "./session.ts";
+import { MACHINE_ENV, type System } from "./system.ts";
+import { LocalSystem } from "./systems/local/index.ts";
+
+const factories = new Map<string, () => System>([["local", () => new LocalSystem()]]);
+
+/**
+ * Makes a system available by name to `start({ system: name })`, to `--bigmachine-system` and to
+ * `BIGMACHINE_SYSTEM`, and to machine processes started by it. Call at module top level, in a module
+ * that driver and machines both load.
+ */
+export function registerSystem(name: string, factory: () => System): void {
+  if (factories.has(name)) throw errorOf("invalid", `system ${name} is already registered`, { severity: "fatal" });
+  factories.set(name, factory);
+}
+
+/** Options for {@link start}. */
+export interface StartOptions {
+  /** The system, or its name. Default: `--bigmachine-system NAME` in `args`, then `BIGMACHINE_SYSTEM`, then `local`. */
+  system?: System | string;
+  /** Command-line arguments to look for `--bigmachine-system` in; default `process.argv.slice(2)`. */
+  args?: string[];
+}
+
+function systemFlag(args: string[]): string | undefined {
+  const { values } = parseArgs({ args, options: { "bigmachine-system": { type: "string" } }, strict: false, allowPositionals: true });
+  const v = values["bigmachine-system"];
+  return typeof v === "string" ? v : undefined;
+}
+
+function systemNamed(name: string): System {
+  const factory = factories.get(name);
+  if (!factory) throw errorOf("not-exist", `unknown system ${name}; known: ${[...factories.keys()].join(", ")}`, { severity: "fatal" });
+  return factory();
+}
+
+/** Whether this process was started as a machine. */
+export function isMachineProcess(): boolean {
+  return process.env[MACHINE_ENV.mode] === "machine";
+}
+
+/**
+ * Starts a bigmachine session on the chosen system. In a machine process (started by a system) it
+ * instead serves the machine (its supervisor and the services registered so far) and never returns,
+ * so everything a driver does after `await start()` runs in the driver only.
+ */
+export async function start(options: StartOptions = {}): Promise<Session> {
+  if (isMachineProcess()) return serveMachine();
+  const chosen = options.system ?? systemFlag(options.args ?? process.argv.slice(2)) ?? process.env[MACHINE_ENV.system] ?? "local";
+  const system = typeof chosen === "string" ? systemNamed(chosen) : chosen;
+  await system.init({ role: "driver", secret: randomBytes(32).toString("base64url") });
+  return new Session(system, "driver");
+}
+
+async function serveMachine(): Promise<never> {
+  const name = process.env[MACHINE_ENV.system];
+  const secret = process.env[MACHINE_ENV.secret];
+  if (!name || !secret) throw errorOf("invalid", `a machine process needs ${MACHINE_ENV.system} and ${MACHINE_ENV.secret}`, { severity: "fatal" });
+  // Keep the secret out of the environment services see and of processes they spawn.
+  delete process.env[MACHINE_ENV.secret];
+  delete process.env[MACHINE_ENV.mode];
+  const system = systemNamed(name);
+  await system.init({ role: "machine", secret });
+  const { server } = createMachineEndpoint({ system, secret });
+  return system.main(server);
+}

@@ -1,0 +1,5 @@
+/**
+ * @module
+ * The in-process test system.
+ */
+export { TestSystem, testSystemKeepaliveDefaults, type TestEvent, type TestSystemOptions } from "./test-system.ts";
