@@ -60,15 +60,22 @@ export function serviceSpec(name: string, instance: object): ServiceSpec {
 }
 
 /**
- * Re-creates an instance from its spec: an object of the registered class with the captured state.
- * The constructor does not run on the machine (as with Go's gob): set up resources in `init`.
+ * Re-creates an instance from its spec: the registered class is constructed with no arguments (so
+ * field initializers and private fields exist), then the captured state is copied over it. Give service
+ * constructors defaults for every parameter, and acquire resources in `init`, which runs on the machine.
  */
 export function instantiate(spec: ServiceSpec): object {
   const cls = classesByName.get(spec.type);
   if (!cls) {
     throw errorOf("not-exist", `service type ${spec.type} is not registered in this program (register it at module top level, before start())`, { severity: "fatal" });
   }
-  return Object.assign(Object.create(cls.prototype) as object, spec.state);
+  let instance: object;
+  try {
+    instance = Reflect.construct(cls, []) as object;
+  } catch (err) {
+    throw errorOf("invalid", `service ${spec.name}: constructing ${cls.name} with no arguments failed: ${(err as Error).message}`, { severity: "fatal", cause: err });
+  }
+  return Object.assign(instance, spec.state);
 }
 
 const NOT_CALLABLE = new Set(["constructor", "init"]);
@@ -76,7 +83,7 @@ const NOT_CALLABLE = new Set(["constructor", "init"]);
 function methodOf(instance: object, method: string): ((arg: unknown, ctx: ServiceContext) => unknown) | undefined {
   if (NOT_CALLABLE.has(method) || method.startsWith("_")) return undefined;
   // Walk the class chain ourselves so Object.prototype members (toString, hasOwnProperty, ...) never resolve.
-  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (let proto: object | null = instance; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     const desc = Object.getOwnPropertyDescriptor(proto, method);
     if (desc) return typeof desc.value === "function" ? desc.value : undefined;
   }
