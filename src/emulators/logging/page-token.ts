@@ -1,0 +1,72 @@
+/**
+ * @module
+ * Page tokens for `entries:list`. A token names the position after the last entry returned, not an
+ * offset, so paging stays correct while entries keep arriving; it is bound to the query that issued it
+ * and lives 24 hours, as Google's do. Tokens are opaque to clients (base64url JSON).
+ */
+import { createHash } from "node:crypto";
+import { invalidArgument } from "./api-error.ts";
+import type { StoreCursor } from "./entry-store.ts";
+
+/** How long a page token stays valid. */
+export const PAGE_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+/** The parts of a list request a token is bound to. */
+export interface TokenQuery {
+  resourceNames: readonly string[];
+  filter: string;
+  orderBy: string;
+}
+
+interface TokenBody {
+  /** Digest of the query. */
+  q: string;
+  /** Issue time, ms. */
+  t: number;
+  /** Cursor: timestamp key, insertId, sequence. */
+  c: [string, string, number];
+}
+
+/** A token resuming `query` after `cursor`. */
+export function encodePageToken(query: TokenQuery, cursor: StoreCursor, nowMs: number): string {
+  const body: TokenBody = { q: digest(query), t: nowMs, c: [cursor.timeKey, cursor.insertId, cursor.seq] };
+  return Buffer.from(JSON.stringify(body)).toString("base64url");
+}
+
+/**
+ * The cursor in `token`. Throws a 400 INVALID_ARGUMENT if the token is malformed, expired, or was
+ * issued for a different query.
+ */
+export function decodePageToken(token: string, query: TokenQuery, nowMs: number): StoreCursor {
+  const body = parse(token);
+  if (!body) throw invalidArgument(`Invalid page token: ${JSON.stringify(token)}`);
+  if (body.q !== digest(query)) {
+    throw invalidArgument("Invalid page token: the request's resource names, filter and order must match the request that returned it");
+  }
+  if (nowMs - body.t > PAGE_TOKEN_LIFETIME_MS) throw invalidArgument("Invalid page token: it has expired");
+  const [timeKey, insertId, seq] = body.c;
+  return { timeKey, insertId, seq };
+}
+
+function parse(token: string): TokenBody | undefined {
+  try {
+    const body = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as Partial<TokenBody>;
+    const cursor = body.c;
+    const wellFormed =
+      typeof body.q === "string" &&
+      typeof body.t === "number" &&
+      Array.isArray(cursor) &&
+      cursor.length === 3 &&
+      typeof cursor[0] === "string" &&
+      typeof cursor[1] === "string" &&
+      Number.isInteger(cursor[2]);
+    return wellFormed ? (body as TokenBody) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function digest(query: TokenQuery): string {
+  const canonical = JSON.stringify([[...query.resourceNames].sort(), query.filter, query.orderBy]);
+  return createHash("sha256").update(canonical).digest("base64url").slice(0, 22);
+}
