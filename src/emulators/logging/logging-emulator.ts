@@ -146,7 +146,7 @@ export class LoggingEmulator implements LogSink, LoggingApi {
     this.#quota.charge([...request.parents][0]);
     const matches = compileChecked(request.filter);
     const nowMs = this.#now();
-    const tokenQuery = { resourceNames: request.resourceNames, filter: request.filter, orderBy: request.orderBy };
+    const tokenQuery = { resourceNames: request.resourceNames, orderBy: request.orderBy };
     const after = request.pageToken ? decodePageToken(request.pageToken, tokenQuery, nowMs) : undefined;
     const page = this.#store.query({
       parents: request.parents,

@@ -1,8 +1,11 @@
 /**
  * @module
  * Page tokens for `entries:list`. A token names the position after the last entry returned, not an
- * offset, so paging stays correct while entries keep arriving; it is bound to the query that issued it
- * and lives 24 hours, as Google's do. Tokens are opaque to clients (base64url JSON).
+ * offset, so paging stays correct while entries keep arriving. It is bound to the resource names and
+ * order of the request that issued it, but not to the filter: the Node client rewrites its 24-hour
+ * `timestamp` clause on every call, so a filter-bound token would break its paging (and any filter
+ * is well defined from a position). Tokens live 24 hours, as Google's do, and are opaque to clients
+ * (base64url JSON).
  */
 import { createHash } from "node:crypto";
 import { invalidArgument } from "./api-error.ts";
@@ -14,7 +17,6 @@ export const PAGE_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
 /** The parts of a list request a token is bound to. */
 export interface TokenQuery {
   resourceNames: readonly string[];
-  filter: string;
   orderBy: string;
 }
 
@@ -41,7 +43,7 @@ export function decodePageToken(token: string, query: TokenQuery, nowMs: number)
   const body = parse(token);
   if (!body) throw invalidArgument(`Invalid page token: ${JSON.stringify(token)}`);
   if (body.q !== digest(query)) {
-    throw invalidArgument("Invalid page token: the request's resource names, filter and order must match the request that returned it");
+    throw invalidArgument("Invalid page token: the request's resource names and order must match the request that returned it");
   }
   if (nowMs - body.t > PAGE_TOKEN_LIFETIME_MS) throw invalidArgument("Invalid page token: it has expired");
   const [timeKey, insertId, seq] = body.c;
@@ -67,6 +69,6 @@ function parse(token: string): TokenBody | undefined {
 }
 
 function digest(query: TokenQuery): string {
-  const canonical = JSON.stringify([[...query.resourceNames].sort(), query.filter, query.orderBy]);
+  const canonical = JSON.stringify([[...query.resourceNames].sort(), query.orderBy]);
   return createHash("sha256").update(canonical).digest("base64url").slice(0, 22);
 }
