@@ -20,20 +20,21 @@ export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 
 type Route = (api: LoggingApi, body: unknown) => Record<string, unknown>;
 
+// Matched exactly, by path: a ":" inside a segment is not a route parameter here.
 const ROUTES: Record<string, Route> = {
   "/v2/entries:write": (api, body) => api.writeEntries(body),
   "/v2/entries:list": (api, body) => api.listEntries(body),
+  "/v2/entries:tail": () => {
+    throw new ApiError(
+      "UNIMPLEMENTED",
+      "entries:tail is a bidirectional streaming method, available over gRPC only; poll entries:list instead",
+    );
+  },
 };
 
 /** A hono app serving the Logging v2 REST API over `api`. */
 export function createLoggingApp(api: LoggingApi): Hono {
   const app = new Hono();
-  app.post("/v2/entries:tail", () => {
-    throw new ApiError(
-      "UNIMPLEMENTED",
-      "entries:tail is a bidirectional streaming method, available over gRPC only; poll entries:list instead",
-    );
-  });
   app.all("*", async (c) => {
     const route = ROUTES[c.req.path];
     if (!route || c.req.method !== "POST") throw notFound(c);

@@ -1,4 +1,4 @@
-import { Logging } from "@google-cloud/logging";
+import { Logging, type LoggingOptions } from "@google-cloud/logging";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { serveApp, type ServedApp } from "../serve.ts";
@@ -27,14 +27,17 @@ describe("the official @google-cloud/logging client (REST fallback)", () => {
   beforeAll(async () => {
     emulator = new LoggingEmulator({ projectId: PROJECT, ingestionDelayMs: 0, now: () => Date.now() + skewMs });
     server = await serveApp(emulator.app);
-    logging = new Logging({
+    const options = {
       projectId: PROJECT,
       fallback: true,
       apiEndpoint: "127.0.0.1",
       port: server.port,
       protocol: "http",
       authClient: localAuthClient(),
-    } as ConstructorParameters<typeof Logging>[0]);
+    };
+    // The declared options leave out the REST transport settings the client passes on, and name the
+    // auth client of its own (older) google-auth-library; the object works at run time.
+    logging = new Logging(options as unknown as LoggingOptions);
   });
   afterAll(() => server.close());
   beforeEach(() => {

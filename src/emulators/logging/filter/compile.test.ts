@@ -144,6 +144,15 @@ describe("compileFilter", () => {
     expect(matching("traceSampled=true")).toEqual(["structured"]);
   });
 
+  it("compares string fields as text even when they look like numbers", () => {
+    const labelled: LogEntry = { ...stdout, labels: { instanceId: "0012", task: "9" } };
+    expect(compileFilter("labels.instanceId=12")(labelled)).toBe(false);
+    expect(compileFilter("labels.instanceId=0012")(labelled)).toBe(true);
+    // As text, "9" sorts after "10".
+    expect(compileFilter("labels.task>10")(labelled)).toBe(true);
+    expect(compileFilter('jsonPayload.count="42"')(structured)).toBe(true);
+  });
+
   it("matches a list if any element matches", () => {
     expect(matching("jsonPayload.tags=green")).toEqual(["structured"]);
     expect(matching("jsonPayload.tags=red")).toEqual([]);

@@ -9,7 +9,8 @@
  *   `NOT missing=x` is true.
  * - `severity` compares in enum order (names in any case, or numbers); an absent severity is DEFAULT.
  * - `timestamp` and `receiveTimestamp` compare as instants, at nanosecond precision.
- * - Numbers compare numerically when both sides are numbers; everything else compares as text.
+ * - A JSON number, or an int64 field of `httpRequest` or `sourceLocation` (which JSON carries as a
+ *   string), compares numerically with a numeric value; everything else, labels included, as text.
  * - `:` is a case-insensitive substring test (on a struct, on any value inside it); `=~` and `!~` are
  *   unanchored regular expressions, case-sensitive unless they start with `(?i)`.
  * - A bare word or quoted string searches every value of the entry, ignoring case.
@@ -28,6 +29,8 @@ type Ordering = -1 | 0 | 1;
 
 const TIME_FIELDS = new Set(["timestamp", "receiveTimestamp"]);
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+// LogEntry fields whose numbers are int64, which the JSON mapping writes as strings.
+const INT64_PARENTS = new Set(["httpRequest", "sourceLocation"]);
 
 /** Parses and compiles a filter. Throws {@link FilterError} when it is malformed. */
 export function compileFilter(source: string): EntryPredicate {
@@ -121,11 +124,12 @@ function compileComparison(node: Extract<FilterNode, { kind: "compare" }>, sourc
     return fieldTest(path, false, (v) => hasText(v, needle));
   }
   const wantedNumber = NUMBER.test(value) ? Number(value) : undefined;
+  const numericStrings = INT64_PARENTS.has(path[0]);
   const wantedText = value.toLowerCase();
   const compare = (v: unknown): Ordering | undefined => {
     const text = textOf(v);
     if (text === undefined) return undefined;
-    if (wantedNumber !== undefined && (typeof v === "number" || NUMBER.test(text))) {
+    if (wantedNumber !== undefined && (typeof v === "number" || (numericStrings && NUMBER.test(text)))) {
       return Math.sign(Number(text) - wantedNumber) as Ordering;
     }
     return compareText(text.toLowerCase(), wantedText);
