@@ -1,0 +1,153 @@
+/**
+ * @module
+ * Options of the local system and their defaults, including the keepalive rule and the environment
+ * variables that override it (so a driver's machines, and tests, can shorten the timings).
+ *
+ * The keepalive rule: a local machine is a process on this host, so a silent machine is almost always a
+ * dead or stuck one; the timeout only needs to ride out pauses of a busy laptop (garbage collection,
+ * a machine pegging every core). Defaults: timeout 10 s, period timeout / 5 (2 s: about five keepalives
+ * fit in one timeout window, so one or two slow replies never lose a machine), rpc timeout timeout / 2
+ * (5 s: a keepalive may be slow, but two of them always fit before the machine is declared lost). Set
+ * only the timeout and the other two follow it; set any of them explicitly and that value wins.
+ */
+import os from "node:os";
+import { errorOf, type KeepaliveConfig } from "../../core.ts";
+
+/** The program a local machine runs: a script node runs, with its own node flags and arguments. */
+export interface LocalProgram {
+  /** The entry script. */
+  entry: string;
+  /** Node flags, e.g. `["--import", "tsx"]` to run TypeScript. */
+  execArgv?: string[];
+  /** Arguments after the entry (`process.argv.slice(2)` in the machine). */
+  args?: string[];
+}
+
+/** Options for the local system. Every field is optional. */
+export interface LocalSystemOptions {
+  /**
+   * The program machines run. Default: the driver's own program (`process.argv[1]` with
+   * `process.execArgv` and the driver's arguments), so a driver run under tsx re-runs itself under tsx.
+   */
+  program?: LocalProgram;
+  /** Processors per machine; default `os.availableParallelism()`. */
+  maxprocs?: number;
+  /** Keepalive timings; see the module doc for the rule. Default from the environment, then the rule. */
+  keepalive?: Partial<KeepaliveConfig>;
+  /** Where prefixed machine output goes; `false` keeps it only for `tail`. Default the driver's stderr. */
+  output?: NodeJS.WritableStream | false;
+  /** How long a machine process has to report its address; default 30 s (env `BIGMACHINE_STARTUP_TIMEOUT_MS`). */
+  startupTimeoutMs?: number;
+  /** How long `shutdown` waits for machines to exit before SIGTERM, and again before SIGKILL; default 2 s. */
+  shutdownGraceMs?: number;
+  /** Lines of output kept per machine for `tail`; default 1000. */
+  outputLines?: number;
+}
+
+/** Environment variables the local system reads (and sets on its machines). */
+export const LOCAL_ENV = {
+  keepalivePeriodMs: "BIGMACHINE_KEEPALIVE_PERIOD_MS",
+  keepaliveTimeoutMs: "BIGMACHINE_KEEPALIVE_TIMEOUT_MS",
+  keepaliveRpcTimeoutMs: "BIGMACHINE_KEEPALIVE_RPC_TIMEOUT_MS",
+  startupTimeoutMs: "BIGMACHINE_STARTUP_TIMEOUT_MS",
+  /** Set (to anything but `0` or empty) to record system events. */
+  debug: "BIGMACHINE_DEBUG",
+  /** Where debug events go (appended, one JSON object a line); default the output stream. */
+  debugLog: "BIGMACHINE_DEBUG_LOG",
+} as const;
+
+/** The keepalive timeout used when nothing else is given. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
+/** The startup timeout used when nothing else is given. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads a positive integer of milliseconds from `env[name]`; undefined when unset or empty. */
+export function envMillis(env: Env, name: string): number | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw errorOf("invalid", `${name} must be a positive whole number of milliseconds, got ${JSON.stringify(raw)}`, { severity: "fatal" });
+  }
+  return value;
+}
+
+function checkMillis(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw errorOf("invalid", `keepalive ${name} must be a positive number of milliseconds, got ${value}`, { severity: "fatal" });
+  }
+  return value;
+}
+
+/**
+ * The keepalive timings: explicit `options` first, then the environment, then the rule in the module
+ * doc. Throws kind `invalid` for non-positive values, a period not shorter than the timeout, or an rpc
+ * timeout longer than the timeout.
+ */
+export function resolveKeepalive(options: Partial<KeepaliveConfig> = {}, env: Env = process.env): KeepaliveConfig {
+  const timeoutMs = checkMillis("timeoutMs", options.timeoutMs ?? envMillis(env, LOCAL_ENV.keepaliveTimeoutMs) ?? DEFAULT_KEEPALIVE_TIMEOUT_MS);
+  const periodMs = checkMillis("periodMs", options.periodMs ?? envMillis(env, LOCAL_ENV.keepalivePeriodMs) ?? Math.ceil(timeoutMs / 5));
+  const rpcTimeoutMs = checkMillis("rpcTimeoutMs", options.rpcTimeoutMs ?? envMillis(env, LOCAL_ENV.keepaliveRpcTimeoutMs) ?? Math.ceil(timeoutMs / 2));
+  if (periodMs >= timeoutMs) {
+    throw errorOf("invalid", `keepalive periodMs (${periodMs}) must be shorter than timeoutMs (${timeoutMs})`, { severity: "fatal" });
+  }
+  if (rpcTimeoutMs > timeoutMs) {
+    throw errorOf("invalid", `keepalive rpcTimeoutMs (${rpcTimeoutMs}) must not exceed timeoutMs (${timeoutMs})`, { severity: "fatal" });
+  }
+  return { periodMs, timeoutMs, rpcTimeoutMs };
+}
+
+/** The environment that hands a driver's keepalive timings to its machines. */
+export function keepaliveEnv(config: KeepaliveConfig): Record<string, string> {
+  return {
+    [LOCAL_ENV.keepalivePeriodMs]: String(config.periodMs),
+    [LOCAL_ENV.keepaliveTimeoutMs]: String(config.timeoutMs),
+    [LOCAL_ENV.keepaliveRpcTimeoutMs]: String(config.rpcTimeoutMs),
+  };
+}
+
+/** The options of a local system with every default applied. */
+export interface ResolvedLocalOptions {
+  program: Required<LocalProgram> | undefined;
+  maxprocs: number;
+  keepalive: KeepaliveConfig;
+  output: NodeJS.WritableStream | false;
+  startupTimeoutMs: number;
+  shutdownGraceMs: number;
+  outputLines: number;
+  debug: { enabled: boolean; file?: string };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw errorOf("invalid", `${name} must be a positive integer, got ${value}`, { severity: "fatal" });
+  return value;
+}
+
+/**
+ * The driver's own program: its entry script, node flags and arguments. Undefined when the process has
+ * no entry script (a REPL, `node -e`), in which case machines cannot be started without `program`.
+ */
+export function ownProgram(proc: Pick<NodeJS.Process, "argv" | "execArgv"> = process): Required<LocalProgram> | undefined {
+  const entry = proc.argv[1];
+  if (!entry) return undefined;
+  return { entry, execArgv: [...proc.execArgv], args: proc.argv.slice(2) };
+}
+
+/** Applies defaults and the environment to `options`; throws kind `invalid` for bad values. */
+export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env = process.env): ResolvedLocalOptions {
+  const program = options.program ? { entry: options.program.entry, execArgv: options.program.execArgv ?? [], args: options.program.args ?? [] } : ownProgram();
+  if (program && !program.entry) throw errorOf("invalid", "program.entry must name the script machines run", { severity: "fatal" });
+  const debug = env[LOCAL_ENV.debug]?.trim();
+  return {
+    program,
+    maxprocs: positiveInteger("maxprocs", options.maxprocs ?? os.availableParallelism()),
+    keepalive: resolveKeepalive(options.keepalive, env),
+    output: options.output ?? process.stderr,
+    startupTimeoutMs: positiveInteger("startupTimeoutMs", options.startupTimeoutMs ?? envMillis(env, LOCAL_ENV.startupTimeoutMs) ?? DEFAULT_STARTUP_TIMEOUT_MS),
+    shutdownGraceMs: positiveInteger("shutdownGraceMs", options.shutdownGraceMs ?? 2_000),
+    outputLines: positiveInteger("outputLines", options.outputLines ?? 1_000),
+    debug: { enabled: debug !== undefined && debug !== "" && debug !== "0", file: env[LOCAL_ENV.debugLog] || undefined },
+  };
+}

@@ -1,0 +1,259 @@
+/**
+ * @module
+ * The local system: each machine is a child process of the driver's own program on this host, serving
+ * its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
+ * lifeline) and piped output (prefixed to the driver's output and kept for tail), and makes sure none
+ * outlives it: shutdown escalates from closing the channel to SIGTERM to SIGKILL, and the driver's exit
+ * kills whatever is left.
+ */
+import { createReadStream } from "node:fs";
+import {
+  ATTACH_PATH,
+  connectWebSocket,
+  errorOf,
+  listen,
+  Machine,
+  MACHINE_ENV,
+  SECRET_HEADER,
+  toBigmachineError,
+  type HttpClient,
+  type KeepaliveConfig,
+  type Link,
+  type Listener,
+  type LogLine,
+  type RpcEndpoint,
+  type SessionInfo,
+  type System,
+} from "../../core.ts";
+import { LOOPBACK_HOST, parseLoopbackAddr } from "./address.ts";
+import { MachineProcess } from "./child.ts";
+import { keepaliveEnv, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
+import { DebugLog } from "./debug-log.ts";
+import { serveLocalMachine } from "./machine-main.ts";
+import { prefixed } from "./output.ts";
+
+/** A System whose machines are child processes of the driver's program on this host. */
+export class LocalSystem implements System {
+  readonly name = "local";
+  readonly #options: ResolvedLocalOptions;
+  readonly #debug: DebugLog;
+  readonly #processes = new Map<Machine, MachineProcess>();
+  #secret: string | undefined;
+  #client: HttpClient | undefined;
+  #failedStarts = 0;
+  #exitHook: (() => void) | undefined;
+
+  /** Throws kind `invalid` for bad options (or bad `BIGMACHINE_*` environment values). */
+  constructor(options: LocalSystemOptions = {}) {
+    this.#options = resolveLocalOptions(options);
+    this.#debug = new DebugLog({ ...this.#options.debug, stream: this.#options.output });
+  }
+
+  /** Takes the session secret. Idempotent; a second session with another secret is refused. */
+  async init(session: SessionInfo): Promise<void> {
+    if (this.#secret !== undefined && this.#secret !== session.secret) {
+      throw errorOf("precondition", "this local system already belongs to another session", { severity: "fatal" });
+    }
+    this.#secret = session.secret;
+  }
+
+  /** Serves `endpoint` on loopback, reports the address to the driver, and never resolves. */
+  main(endpoint: RpcEndpoint): Promise<never> {
+    return serveLocalMachine(endpoint);
+  }
+
+  /** Reaches machines at `127.0.0.1:PORT` with the session secret on every request and tunnel. */
+  httpClient(): HttpClient {
+    return (this.#client ??= {
+      fetch: (addr, path, init) => this.#fetch(addr, path, init),
+      connect: (addr, options) => this.#connect(addr, options?.signal),
+    });
+  }
+
+  /** Serves `endpoint` on `addr` (`127.0.0.1:PORT`), or on a free loopback port when `addr` is empty. */
+  async listenAndServe(addr: string, endpoint: RpcEndpoint): Promise<Listener> {
+    const port = addr === "" ? 0 : parseLoopbackAddr(addr).port;
+    const listener = await listen(endpoint, { host: LOOPBACK_HOST, port });
+    return { addr: listener.addr, close: async () => void (await listener.close()) };
+  }
+
+  /**
+   * Forks `n` machine processes and waits for each to report its address. A process that exits or
+   * stays silent past the startup timeout still yields a machine, stopped at once with the reason
+   * (its exit code or signal and its last stderr lines, or the timeout). Rejects with kind `canceled`
+   * if `signal` aborts (the processes are killed), `precondition` before `init`, `invalid` without a
+   * program to run.
+   */
+  async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
+    const secret = this.#requireSecret();
+    const program = this.#options.program;
+    if (!program) {
+      throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
+    }
+    const env = {
+      ...process.env,
+      ...keepaliveEnv(this.#options.keepalive),
+      [MACHINE_ENV.mode]: "machine",
+      [MACHINE_ENV.system]: this.name,
+      [MACHINE_ENV.secret]: secret,
+    };
+    this.#installExitHook();
+    const spawned = Array.from({ length: n }, () =>
+      MachineProcess.spawn({
+        program,
+        env,
+        output: this.#options.output,
+        outputLines: this.#options.outputLines,
+        startupTimeoutMs: this.#options.startupTimeoutMs,
+        signal: options.signal,
+      }),
+    );
+    const machines = await Promise.all(spawned.map((proc) => this.#machineOf(proc)));
+    if (options.signal?.aborted) throw errorOf("canceled", "starting local machines was canceled", { severity: "fatal", cause: options.signal.reason });
+    return machines;
+  }
+
+  /** Ends this machine process with `code`. */
+  exit(code: number): never {
+    process.exit(code);
+  }
+
+  /**
+   * Ends every machine process still alive: closes its IPC channel (the machine exits), waits the
+   * grace period, sends SIGTERM, waits again, then SIGKILL. Idempotent.
+   */
+  async shutdown(): Promise<void> {
+    const grace = this.#options.shutdownGraceMs;
+    const alive = () => [...this.#processes.values()].filter((proc) => proc.alive);
+    for (const proc of alive()) proc.disconnect();
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      const left = alive();
+      if (left.length === 0) break;
+      await Promise.all(left.map((proc) => proc.waitExit(grace)));
+      for (const proc of alive()) {
+        this.event("local:kill", { pid: proc.pid, signal });
+        proc.kill(signal);
+      }
+    }
+    await Promise.all(alive().map((proc) => proc.waitExit(grace)));
+    for (const proc of this.#processes.values()) proc.output.end();
+    this.#removeExitHook();
+  }
+
+  maxprocs(): number {
+    return this.#options.maxprocs;
+  }
+
+  keepaliveConfig(): KeepaliveConfig {
+    return { ...this.#options.keepalive };
+  }
+
+  /** Yields the machine's kept output lines, then follows new ones until `signal` aborts or the process's output ends. */
+  async *tail(machine: Machine, signal?: AbortSignal): AsyncIterable<LogLine> {
+    yield* this.#processOf(machine).output.log.follow(signal);
+  }
+
+  /** Streams a file of this host (every local machine's host). Missing files fail with kind `not-exist`. */
+  async *read(_machine: Machine, filename: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    try {
+      for await (const chunk of createReadStream(filename, { signal })) yield chunk as Buffer;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw errorOf("not-exist", `read ${filename}: no such file`, { severity: "fatal", cause: err });
+      if ((err as Error).name === "AbortError") throw errorOf("canceled", `read ${filename} was canceled`, { cause: err });
+      throw errorOf(code === "EACCES" ? "unauthorized" : "other", `read ${filename}: ${(err as Error).message}`, { severity: "fatal", cause: err });
+    }
+  }
+
+  /** Records an event in the debug log when `BIGMACHINE_DEBUG` is set; drops it otherwise. */
+  event(type: string, fields: Record<string, unknown>): void {
+    this.#debug.record(type, fields);
+  }
+
+  /** Writes one line about the lost machine to the output. */
+  keepaliveFailed(machine: Machine, err: Error): void {
+    this.event("local:keepaliveFailed", { machine: machine.addr, error: err.message });
+    const output = this.#options.output;
+    if (output) output.write(prefixed(machine.addr, `bigmachine: keepalives failed; stopping the machine: ${err.message}`));
+  }
+
+  // For tests and tools.
+
+  /** The process id of a machine this system started; undefined if its process never started. */
+  pidOf(machine: Machine): number | undefined {
+    return this.#processOf(machine).pid;
+  }
+
+  /** Sends `signal` (default SIGKILL) to a machine's process; returns whether it was sent. */
+  kill(machine: Machine, signal: NodeJS.Signals = "SIGKILL"): boolean {
+    return this.#processOf(machine).kill(signal);
+  }
+
+  async #machineOf(proc: MachineProcess): Promise<Machine> {
+    let machine: Machine;
+    try {
+      const addr = await proc.ready;
+      machine = new Machine({ addr, maxprocs: this.#options.maxprocs, exited: proc.exited });
+      this.event("local:machineProcess", { machine: addr, pid: proc.pid });
+    } catch (err) {
+      // An address no one serves: the machine stops at once, with why, and is never dialed.
+      const addr = `local:failed-${++this.#failedStarts}`;
+      const reason = toBigmachineError(err);
+      machine = new Machine({ addr, maxprocs: this.#options.maxprocs, exited: Promise.resolve(reason) });
+      proc.output.setPrefix(addr);
+      proc.output.note(`bigmachine: ${reason.message}`);
+      this.event("local:startFailed", { machine: addr, pid: proc.pid, error: reason.message });
+    }
+    this.#processes.set(machine, proc);
+    return machine;
+  }
+
+  #processOf(machine: Machine): MachineProcess {
+    const proc = this.#processes.get(machine) ?? [...this.#processes].find(([m]) => m.addr === machine.addr)?.[1];
+    if (!proc) throw errorOf("not-exist", `machine ${machine.addr} was not started by this local system`, { severity: "fatal" });
+    return proc;
+  }
+
+  #requireSecret(): string {
+    if (this.#secret === undefined) throw errorOf("precondition", "the local system was not initialized by a session", { severity: "fatal" });
+    return this.#secret;
+  }
+
+  async #fetch(addr: string, path: string, init?: RequestInit): Promise<Response> {
+    const { port } = parseLoopbackAddr(addr);
+    if (!path.startsWith("/")) throw errorOf("invalid", `request path ${JSON.stringify(path)} must start with /`, { severity: "fatal" });
+    const headers = new Headers(init?.headers);
+    headers.set(SECRET_HEADER, this.#requireSecret());
+    try {
+      return await fetch(`http://${LOOPBACK_HOST}:${port}${path}`, { ...init, headers });
+    } catch (err) {
+      if (init?.signal?.aborted) throw errorOf("canceled", `request to ${addr}${path} was canceled`, { cause: err });
+      throw errorOf("net", `request to ${addr}${path} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #connect(addr: string, signal?: AbortSignal): Promise<Link> {
+    const { port } = parseLoopbackAddr(addr);
+    return connectWebSocket(`ws://${LOOPBACK_HOST}:${port}${ATTACH_PATH}`, { headers: { [SECRET_HEADER]: this.#requireSecret() }, signal });
+  }
+
+  #installExitHook(): void {
+    if (this.#exitHook) return;
+    // Best effort when the driver exits without shutting down: nothing may outlive it.
+    this.#exitHook = () => {
+      for (const proc of this.#processes.values()) proc.kill("SIGKILL");
+    };
+    process.on("exit", this.#exitHook);
+  }
+
+  #removeExitHook(): void {
+    if (!this.#exitHook) return;
+    process.off("exit", this.#exitHook);
+    this.#exitHook = undefined;
+  }
+}
+
+/** Makes a {@link LocalSystem}; see {@link LocalSystemOptions}. */
+export function localSystem(options: LocalSystemOptions = {}): LocalSystem {
+  return new LocalSystem(options);
+}
