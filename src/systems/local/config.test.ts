@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { isKind } from "../../core.ts";
+import { envMillis, keepaliveEnv, LOCAL_ENV, ownProgram, resolveKeepalive, resolveLocalOptions } from "./config.ts";
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("resolveKeepalive", () => {
+  it("defaults to a 10 s timeout with period and rpc timeout derived from it", () => {
+    expect(resolveKeepalive({}, {})).toEqual({ timeoutMs: 10_000, periodMs: 2_000, rpcTimeoutMs: 5_000 });
+  });
+
+  it("derives period and rpc timeout from a timeout given alone", () => {
+    expect(resolveKeepalive({ timeoutMs: 1_000 }, {})).toEqual({ timeoutMs: 1_000, periodMs: 200, rpcTimeoutMs: 500 });
+    expect(resolveKeepalive({}, { [LOCAL_ENV.keepaliveTimeoutMs]: "3000" })).toEqual({ timeoutMs: 3_000, periodMs: 600, rpcTimeoutMs: 1_500 });
+  });
+
+  it("prefers options over the environment over the rule", () => {
+    const env = { [LOCAL_ENV.keepaliveTimeoutMs]: "4000", [LOCAL_ENV.keepalivePeriodMs]: "100" };
+    expect(resolveKeepalive({ periodMs: 300 }, env)).toEqual({ timeoutMs: 4_000, periodMs: 300, rpcTimeoutMs: 2_000 });
+    expect(resolveKeepalive({}, env)).toEqual({ timeoutMs: 4_000, periodMs: 100, rpcTimeoutMs: 2_000 });
+  });
+
+  it("refuses inconsistent or non-positive timings with kind invalid", () => {
+    expect(isKind(thrown(() => resolveKeepalive({ timeoutMs: 1_000, periodMs: 1_000 }, {})), "invalid")).toBe(true);
+    expect(isKind(thrown(() => resolveKeepalive({ timeoutMs: 1_000, rpcTimeoutMs: 2_000 }, {})), "invalid")).toBe(true);
+    expect(isKind(thrown(() => resolveKeepalive({ timeoutMs: -5 }, {})), "invalid")).toBe(true);
+  });
+
+  it("round-trips through the environment handed to machines", () => {
+    const config = { periodMs: 150, timeoutMs: 900, rpcTimeoutMs: 400 };
+    expect(resolveKeepalive({}, keepaliveEnv(config))).toEqual(config);
+  });
+});
+
+describe("envMillis", () => {
+  it("reads positive whole milliseconds and treats empty as unset", () => {
+    expect(envMillis({ X: " 250 " }, "X")).toBe(250);
+    expect(envMillis({ X: "" }, "X")).toBeUndefined();
+    expect(envMillis({}, "X")).toBeUndefined();
+  });
+
+  it("names the variable in the error for a bad value", () => {
+    for (const bad of ["ten", "1.5", "0", "-3"]) {
+      const err = thrown(() => envMillis({ [LOCAL_ENV.keepaliveTimeoutMs]: bad }, LOCAL_ENV.keepaliveTimeoutMs)) as Error;
+      expect(isKind(err, "invalid")).toBe(true);
+      expect(err.message).toContain(LOCAL_ENV.keepaliveTimeoutMs);
+    }
+  });
+});
+
+describe("resolveLocalOptions", () => {
+  it("defaults the program to the driver's own entry, node flags and arguments", () => {
+    expect(ownProgram({ argv: ["node", "/app/driver.ts", "--n", "3"], execArgv: ["--import", "tsx"] })).toEqual({
+      entry: "/app/driver.ts",
+      execArgv: ["--import", "tsx"],
+      args: ["--n", "3"],
+    });
+    expect(ownProgram({ argv: ["node"], execArgv: [] })).toBeUndefined();
+  });
+
+  it("fills in an explicit program and reads the startup timeout and debug switches from the environment", () => {
+    const resolved = resolveLocalOptions(
+      { program: { entry: "m.ts" }, output: false },
+      { [LOCAL_ENV.startupTimeoutMs]: "1234", [LOCAL_ENV.debug]: "1", [LOCAL_ENV.debugLog]: "events.log" },
+    );
+    expect(resolved.program).toEqual({ entry: "m.ts", execArgv: [], args: [] });
+    expect(resolved.startupTimeoutMs).toBe(1_234);
+    expect(resolved.output).toBe(false);
+    expect(resolved.debug).toEqual({ enabled: true, file: "events.log" });
+    expect(resolved.maxprocs).toBeGreaterThan(0);
+    expect(resolveLocalOptions({ output: false }, { [LOCAL_ENV.debug]: "0" }).debug.enabled).toBe(false);
+  });
+
+  it("refuses bad counts with kind invalid", () => {
+    expect(isKind(thrown(() => resolveLocalOptions({ maxprocs: 0 }, {})), "invalid")).toBe(true);
+    expect(isKind(thrown(() => resolveLocalOptions({ outputLines: 1.5 }, {})), "invalid")).toBe(true);
+    expect(isKind(thrown(() => resolveLocalOptions({ program: { entry: "" } }, {})), "invalid")).toBe(true);
+  });
+});
