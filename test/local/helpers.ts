@@ -1,0 +1,90 @@
+/**
+ * Shared pieces of the local system's process-level tests: fixture paths, a local system with short
+ * timings, bounded polling, and process liveness.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { LocalSystem, type LocalSystemOptions } from "../../src/index.ts";
+
+/** Node flags that let a child process run TypeScript. */
+export const TSX = ["--import", "tsx"];
+
+/** The absolute path of a fixture program. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** Keepalive timings short enough for a test, long enough for two busy cores. */
+export const SHORT_KEEPALIVE = { periodMs: 200, timeoutMs: 3_000, rpcTimeoutMs: 1_500 };
+
+/** Collects everything written to a stream, as text. */
+export class Capture extends PassThrough {
+  #text = "";
+
+  constructor() {
+    super();
+    this.on("data", (chunk: Buffer) => (this.#text += chunk.toString()));
+  }
+
+  get text(): string {
+    return this.#text;
+  }
+}
+
+/** A local system running `program` (default the machine fixture) under tsx, with short timings. */
+export function testLocalSystem(options: LocalSystemOptions & { entry?: string } = {}): LocalSystem {
+  const { entry, ...rest } = options;
+  return new LocalSystem({
+    program: { entry: entry ?? fixture("machine.ts"), execArgv: TSX },
+    keepalive: SHORT_KEEPALIVE,
+    shutdownGraceMs: 1_000,
+    output: false,
+    ...rest,
+  });
+}
+
+/** Polls `condition` every `intervalMs` until it holds; throws with `what` if it does not within `timeoutMs`. */
+export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * Whether a process with this id still runs. Signal 0 checks existence; on Linux a zombie (exited, not
+ * yet reaped by an init that may never reap it) counts as gone, since it runs nothing.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    // No /proc entry: gone, on Linux; elsewhere signal 0 is all we know.
+    return !existsSync("/proc/self/stat");
+  }
+}
+
+/** Ids of the live (non-zombie) child processes of this process, from /proc (Linux). */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(ppid) === process.pid && state !== "Z") pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
