@@ -1,0 +1,208 @@
+/**
+ * @module
+ * The serving half of a peer: runs incoming CALL frames through the dispatcher and sends back one
+ * REPLY, ERROR or streamed reply per call. A call's `ctx.signal` aborts when the caller cancels, its
+ * deadline passes on the caller's side, or the link drops.
+ */
+import { BigmachineError, errorOf, errorToWire, remoteError } from "../errors.ts";
+import { decodeRange, encode } from "./codec.ts";
+import { bareFrame, parseCall, payloadFrame, readU32 } from "./frames.ts";
+import { CALL_FLAG_STREAM_ARG, FROM_CALLEE, FrameKind, HEADER_BYTES } from "./protocol.ts";
+import type { StatsTable } from "./stats.ts";
+import { closeIterator, isStreamable, RemoteStream, StreamProducer } from "./stream.ts";
+import type { CallContext, Dispatcher } from "./types.ts";
+import type { Wire } from "./wire.ts";
+
+/** One call being served; it is the method's {@link CallContext}. */
+class IncomingCall implements CallContext {
+  readonly id: number;
+  readonly method: string;
+  readonly startedAt = performance.now();
+  bytesIn: number;
+  /** Canceled, or finished: nothing more is sent for it. */
+  done = false;
+  /** The reply (or error, or stream start) was sent and counted. */
+  answered = false;
+  argStream: RemoteStream | undefined;
+  replyProducer: StreamProducer | undefined;
+  // Most methods never look at their signal: the controller is made only when they do.
+  #controller: AbortController | undefined;
+  #abortReason: BigmachineError | undefined;
+
+  constructor(id: number, method: string, bytesIn: number) {
+    this.id = id;
+    this.method = method;
+    this.bytesIn = bytesIn;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: BigmachineError): void {
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/** The incoming calls of one peer. @internal */
+export class Callee {
+  readonly #wire: Wire;
+  readonly #dispatcher: Dispatcher | undefined;
+  readonly #stats: StatsTable;
+  readonly #protocolError: (message: string) => void;
+  readonly #calls = new Map<number, IncomingCall>();
+  #closed = false;
+
+  constructor(wire: Wire, dispatcher: Dispatcher | undefined, stats: StatsTable, protocolError: (message: string) => void) {
+    this.#wire = wire;
+    this.#dispatcher = dispatcher;
+    this.#stats = stats;
+    this.#protocolError = protocolError;
+  }
+
+  /** Handles a frame the caller sent (`kind` without the direction bit). */
+  onFrame(kind: number, id: number, frame: Uint8Array): void {
+    if (kind === FrameKind.CALL) {
+      this.#accept(id, frame);
+      return;
+    }
+    const call = this.#calls.get(id);
+    if (call === undefined) return; // the tail of a call that has finished
+    switch (kind) {
+      case FrameKind.CANCEL:
+        this.#cancel(call, errorOf("canceled", `${call.method}: canceled by the caller`));
+        return;
+      case FrameKind.DATA:
+      case FrameKind.BYTES:
+        call.argStream?.push(frame);
+        return;
+      case FrameKind.END:
+        if (call.argStream === undefined) return;
+        if (frame.byteLength === HEADER_BYTES) {
+          call.argStream.end();
+          return;
+        }
+        try {
+          call.argStream.fail(remoteError(decodeRange(frame, HEADER_BYTES, frame.byteLength), call.method));
+        } catch (err) {
+          call.argStream.fail(err as BigmachineError);
+        }
+        return;
+      case FrameKind.CREDIT:
+        if (frame.byteLength >= HEADER_BYTES + 8) call.replyProducer?.credit(readU32(frame, HEADER_BYTES), readU32(frame, HEADER_BYTES + 4));
+        return;
+      default:
+        this.#protocolError(`unexpected frame kind ${kind} from a caller`);
+    }
+  }
+
+  /** Aborts every call: the link is gone. */
+  closeAll(reason: string): void {
+    this.#closed = true;
+    for (const call of [...this.#calls.values()]) this.#cancel(call, errorOf("net", `${this.#wire.prefix}${reason}`));
+  }
+
+  /** Calls being served; for tests and diagnostics. */
+  get active(): number {
+    return this.#calls.size;
+  }
+
+  #accept(id: number, frame: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#calls.has(id)) return this.#protocolError(`call id ${id} is already in use`);
+    const parsed = parseCall(frame);
+    if (parsed === undefined) return this.#protocolError("truncated CALL frame");
+    const call = new IncomingCall(id, parsed.method, frame.byteLength);
+    if (this.#dispatcher === undefined) {
+      return this.#answerError(call, errorOf("not-supported", `${this.#wire.prefix}this end of the link serves no calls`, { severity: "fatal" }));
+    }
+    let arg: unknown;
+    if (parsed.flags & CALL_FLAG_STREAM_ARG) {
+      arg = call.argStream = new RemoteStream(this.#wire, id, {
+        direction: FROM_CALLEE,
+        onCancel: () => this.#wire.link.send(bareFrame(FrameKind.CANCEL | FROM_CALLEE, id)),
+        traffic: (bytes) => this.#stats.bytes(call.method, bytes, 0),
+      });
+    } else {
+      const size = frame.byteLength - parsed.payloadStart;
+      try {
+        if (size > this.#wire.maxMessageBytes) throw this.#wire.tooLarge(`argument of ${call.method}`, size);
+        arg = decodeRange(frame, parsed.payloadStart, frame.byteLength);
+      } catch (err) {
+        return this.#answerError(call, err);
+      }
+    }
+    this.#calls.set(id, call);
+    void this.#run(call, this.#dispatcher, arg);
+  }
+
+  async #run(call: IncomingCall, dispatcher: Dispatcher, arg: unknown): Promise<void> {
+    let reply: unknown;
+    try {
+      reply = await dispatcher.dispatch(call.method, arg, call);
+    } catch (err) {
+      if (!call.done) this.#answerError(call, err);
+      this.#finish(call);
+      return;
+    }
+    if (call.done) {
+      // The caller gave up; release a stream nobody will read.
+      if (isStreamable(reply)) closeIterator(reply[Symbol.asyncIterator]());
+      return;
+    }
+    if (isStreamable(reply)) {
+      this.#answer(call, true, bareFrame(FrameKind.STREAM | FROM_CALLEE, call.id));
+      call.replyProducer = new StreamProducer(this.#wire, call.id, FROM_CALLEE, reply, (bytes) => this.#stats.bytes(call.method, 0, bytes));
+      await call.replyProducer.run();
+      this.#finish(call);
+      return;
+    }
+    let frame: Uint8Array;
+    try {
+      const payload = encode(reply);
+      if (payload.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge(`reply of ${call.method}`, payload.byteLength);
+      frame = payloadFrame(FrameKind.REPLY | FROM_CALLEE, call.id, payload);
+    } catch (err) {
+      this.#answerError(call, err);
+      this.#finish(call);
+      return;
+    }
+    this.#answer(call, true, frame);
+    this.#finish(call);
+  }
+
+  #answer(call: IncomingCall, ok: boolean, frame: Uint8Array): void {
+    call.answered = true;
+    this.#wire.link.send(frame);
+    this.#stats.settled(call.method, ok, performance.now() - call.startedAt, call.bytesIn, frame.byteLength);
+  }
+
+  #answerError(call: IncomingCall, err: unknown): void {
+    this.#answer(call, false, payloadFrame(FrameKind.ERROR | FROM_CALLEE, call.id, encode(errorToWire(err))));
+  }
+
+  #cancel(call: IncomingCall, reason: BigmachineError): void {
+    if (call.done) return;
+    if (!call.answered) {
+      call.answered = true;
+      this.#stats.settled(call.method, false, performance.now() - call.startedAt, call.bytesIn, 0);
+    }
+    call.abort(reason);
+    call.argStream?.fail(reason);
+    call.replyProducer?.stop();
+    this.#finish(call);
+  }
+
+  #finish(call: IncomingCall): void {
+    call.done = true;
+    if (this.#calls.get(call.id) === call) this.#calls.delete(call.id);
+    // A method that returned without reading all of its streamed argument: stop the caller sending it.
+    if (call.argStream !== undefined && !call.argStream.finished) void call.argStream.return();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * @module
+ * Building and reading the binary frames described in `protocol.ts`. Builders allocate one buffer per
+ * frame (small ones come from Node's shared pool) and copy the payload into it once.
+ */
+import { errorOf } from "../errors.ts";
+import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES } from "./protocol.ts";
+
+function writeHeader(frame: Buffer, kind: number, id: number): void {
+  frame[0] = kind;
+  frame.writeUInt32BE(id, 1);
+}
+
+/** A frame of `kind` whose payload is `payload` (REPLY, ERROR, DATA, BYTES, END). */
+export function payloadFrame(kind: number, id: number, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength);
+  writeHeader(frame, kind, id);
+  frame.set(payload, HEADER_BYTES);
+  return frame;
+}
+
+/** A frame of `kind` with nothing after the header (STREAM, END, CANCEL). */
+export function bareFrame(kind: number, id: number): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES);
+  writeHeader(frame, kind, id);
+  return frame;
+}
+
+/** A CREDIT frame granting `items` and `bytes` more. */
+export function creditFrame(kind: number, id: number, items: number, bytes: number): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + 8);
+  writeHeader(frame, kind, id);
+  frame.writeUInt32BE(Math.min(items, 0xffffffff), HEADER_BYTES);
+  frame.writeUInt32BE(Math.min(bytes, 0xffffffff), HEADER_BYTES + 4);
+  return frame;
+}
+
+// Method names repeat; their UTF-8 forms are kept rather than re-encoded on every call.
+const methodBytesCache = new Map<string, Buffer>();
+const METHOD_CACHE_LIMIT = 4096;
+
+/** The UTF-8 bytes of a method name; throws kind `invalid` if it is too long for a CALL frame. */
+export function methodBytes(method: string): Buffer {
+  let bytes = methodBytesCache.get(method);
+  if (bytes === undefined) {
+    bytes = Buffer.from(method, "utf8");
+    if (bytes.byteLength > MAX_METHOD_BYTES) {
+      throw errorOf("invalid", `method name is ${bytes.byteLength} bytes long; the limit is ${MAX_METHOD_BYTES}`, { severity: "fatal" });
+    }
+    if (methodBytesCache.size >= METHOD_CACHE_LIMIT) methodBytesCache.clear();
+    methodBytesCache.set(method, bytes);
+  }
+  return bytes;
+}
+
+/** A CALL frame; `payload` is empty when the argument is streamed. */
+export function callFrame(id: number, flags: number, method: Buffer, payload: Uint8Array): Buffer {
+  const offset = CALL_HEADER_BYTES + method.byteLength;
+  const frame = Buffer.allocUnsafe(offset + payload.byteLength);
+  writeHeader(frame, FrameKind.CALL, id);
+  frame[HEADER_BYTES] = flags;
+  frame[HEADER_BYTES + 1] = method.byteLength;
+  method.copy(frame, CALL_HEADER_BYTES);
+  frame.set(payload, offset);
+  return frame;
+}
+
+/** The call id of a frame at least {@link HEADER_BYTES} long. */
+export function frameId(frame: Uint8Array): number {
+  return ((frame[1] << 24) | (frame[2] << 16) | (frame[3] << 8) | frame[4]) >>> 0;
+}
+
+/** The u32 at `offset`. */
+export function readU32(frame: Uint8Array, offset: number): number {
+  return ((frame[offset] << 24) | (frame[offset + 1] << 16) | (frame[offset + 2] << 8) | frame[offset + 3]) >>> 0;
+}
+
+const utf8 = new TextDecoder();
+
+/** The parts of a CALL frame, or undefined if it is too short to hold them. */
+export function parseCall(frame: Uint8Array): { flags: number; method: string; payloadStart: number } | undefined {
+  if (frame.byteLength < CALL_HEADER_BYTES) return undefined;
+  const length = frame[HEADER_BYTES + 1];
+  const payloadStart = CALL_HEADER_BYTES + length;
+  if (frame.byteLength < payloadStart) return undefined;
+  const method = Buffer.isBuffer(frame)
+    ? frame.toString("utf8", CALL_HEADER_BYTES, payloadStart)
+    : utf8.decode(frame.subarray(CALL_HEADER_BYTES, payloadStart));
+  return { flags: frame[HEADER_BYTES], method, payloadStart };
+}

@@ -1,0 +1,22 @@
+/**
+ * @module
+ * The RPC layer of bigmachine: calls as binary frames over multiplexed links (WebSockets or in-memory
+ * pairs), a hono app as the HTTP face, streams with flow control, per-method statistics and fault
+ * injection. See `protocol.ts` for the wire protocol.
+ */
+export { encode, decode } from "./codec.ts";
+export { linkPair } from "./memory-link.ts";
+export { wsLink, connectWebSocket, type ConnectWebSocketOptions } from "./ws-link.ts";
+export { RpcPeer, type RpcPeerOptions } from "./peer.ts";
+export type { FaultInjector } from "./faults.ts";
+export { RpcServer, type RpcServerOptions } from "./server.ts";
+export { listen, type ListenOptions, type ListeningEndpoint } from "./node-server.ts";
+export { RemoteStream } from "./stream.ts";
+export {
+  ATTACH_PATH,
+  RPC_PATH_PREFIX,
+  MSGPACK_CONTENT_TYPE,
+  REMOTE_ERROR_STATUS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+} from "./protocol.ts";
+export type { Link, CallContext, Dispatcher, CallOptions, MethodStats } from "./types.ts";
