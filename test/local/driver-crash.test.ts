@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { LOCAL_ENV } from "../../src/index.ts";
+import { LOCAL_ENV } from "../../src/systems/local/index.ts";
 import { fixture, processAlive, SHORT_KEEPALIVE, TSX, waitUntil } from "./helpers.ts";
 
 /** Reads the driver's stdout until its `{"pids":[...]}` line. */

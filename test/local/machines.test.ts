@@ -96,8 +96,10 @@ describe("local system machines", () => {
     const pending = m.service<Echo>("Echo").wait({ ms: 60_000 });
     const pid = system.pidOf(m)!;
     expect(system.kill(m)).toBe(true);
+    // The call fails with why the machine died, not as a dropped tunnel worth retrying.
     const err = await rejection(pending);
     expect(err.severity).toBe("fatal");
+    expect(err.message).toContain("killed by SIGKILL");
     await m.waitFor("stopped");
     expect(m.err?.kind).toBe("unavailable");
     expect(m.err?.message).toContain("SIGKILL");

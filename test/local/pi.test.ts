@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { LOCAL_ENV } from "../../src/index.ts";
+import { LOCAL_ENV } from "../../src/systems/local/index.ts";
 import { SHORT_KEEPALIVE, TSX } from "./helpers.ts";
 
 const PI_EXAMPLE = fileURLToPath(new URL("../../examples/pi.ts", import.meta.url));

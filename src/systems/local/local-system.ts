@@ -29,6 +29,7 @@ import { LOOPBACK_HOST, parseLoopbackAddr } from "./address.ts";
 import { MachineProcess } from "./child.ts";
 import { keepaliveEnv, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
+import { exitAwareLink } from "./exit-aware-link.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prefixed } from "./output.ts";
 
@@ -234,7 +235,9 @@ export class LocalSystem implements System {
 
   async #connect(addr: string, signal?: AbortSignal): Promise<Link> {
     const { port } = parseLoopbackAddr(addr);
-    return connectWebSocket(`ws://${LOOPBACK_HOST}:${port}${ATTACH_PATH}`, { headers: { [SECRET_HEADER]: this.#requireSecret() }, signal });
+    const link = await connectWebSocket(`ws://${LOOPBACK_HOST}:${port}${ATTACH_PATH}`, { headers: { [SECRET_HEADER]: this.#requireSecret() }, signal });
+    const proc = [...this.#processes].find(([m, p]) => m.addr === addr && p.alive)?.[1];
+    return proc ? exitAwareLink(link, proc) : link;
   }
 
   #installExitHook(): void {
