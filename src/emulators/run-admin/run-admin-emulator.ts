@@ -1,0 +1,100 @@
+/**
+ * @module
+ * The Cloud Run Admin API v2 emulator: services, their long-running operations and IAM policies over
+ * Google's REST JSON surface, so the official `@google-cloud/run` client (`v2.ServicesClient` with
+ * `fallback: true`) works against it unchanged. Ready services are handed to a {@link ServingBackend},
+ * which runs them; the serving plane asks {@link RunAdminEmulator.policyOf} who may invoke them.
+ *
+ * Requests are not authenticated: any bearer token, or none, is accepted, and the caller is recorded
+ * as `creator` / `lastModifier` through {@link RunAdminEmulatorOptions.callerOf}.
+ */
+import type { Hono } from "hono";
+import type { PolicyLookup, ServingBackend } from "../contracts.ts";
+import { createAdminApp } from "./app.ts";
+import { IamPolicies } from "./iam-policies.ts";
+import { OperationStore } from "./operations.ts";
+import { ProtoJson } from "./proto-json.ts";
+import { runSchema } from "./proto-schema.ts";
+import { Rollouts } from "./rollout.ts";
+import { defaultServiceAccount } from "./service-defaults.ts";
+import { ServiceManager } from "./service-manager.ts";
+
+/** Options for {@link RunAdminEmulator}. */
+export interface RunAdminEmulatorOptions {
+  projectId: string;
+  /** Used for the default service account of revisions. Default `"123456789012"`. */
+  projectNumber?: string;
+  /** Where ready services are deployed. */
+  serving: ServingBackend;
+  /** Extra time an operation stays not-done before it resolves, for tests of polling. Default 0. */
+  operationDelayMs?: number;
+  /**
+   * The email a request's `Authorization` header (if any) speaks for; `undefined` falls back to the
+   * project's default compute service account. Default: always the fallback.
+   */
+  callerOf?: (authorization: string | undefined) => string | undefined;
+}
+
+/** Defaults of {@link RunAdminEmulatorOptions}. */
+export const RUN_ADMIN_DEFAULTS = { projectNumber: "123456789012", operationDelayMs: 0 } as const;
+
+/** An in-memory Cloud Run Admin API v2; serve {@link app} with `serveApp`. */
+export class RunAdminEmulator {
+  readonly projectId: string;
+  readonly projectNumber: string;
+  /** The REST API, under `/v2/`. */
+  readonly app: Hono;
+  /**
+   * The current IAM policy of a live service, by full name (`projects/P/locations/L/services/S`);
+   * `undefined` if there is no such service. Returns a copy.
+   */
+  readonly policyOf: PolicyLookup;
+  readonly #serving: ServingBackend;
+  readonly #operations = new OperationStore();
+  readonly #services: ServiceManager;
+  readonly #rollouts: Rollouts;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RunAdminEmulatorOptions) {
+    this.projectId = options.projectId;
+    this.projectNumber = options.projectNumber ?? RUN_ADMIN_DEFAULTS.projectNumber;
+    this.#serving = options.serving;
+    const json = new ProtoJson(runSchema());
+    const iam = new IamPolicies();
+    this.#rollouts = new Rollouts({
+      serving: options.serving,
+      operations: this.#operations,
+      operationDelayMs: options.operationDelayMs ?? RUN_ADMIN_DEFAULTS.operationDelayMs,
+    });
+    this.#services = new ServiceManager({ projectNumber: this.projectNumber, json, operations: this.#operations, iam, rollouts: this.#rollouts });
+    const fallbackCaller = defaultServiceAccount(this.projectNumber);
+    const callerOf = options.callerOf ?? (() => undefined);
+    const emulator = this;
+    this.app = createAdminApp({
+      json,
+      services: this.#services,
+      operations: this.#operations,
+      iam,
+      callerOf: (authorization) => callerOf(authorization) ?? fallbackCaller,
+      get closed() {
+        return emulator.#closing !== undefined;
+      },
+    });
+    this.policyOf = (serviceName) => (this.#services.records.find(serviceName) ? iam.get(serviceName) : undefined);
+  }
+
+  /**
+   * Stops taking requests, ends pending waits and delays, lets serving-plane work in flight finish, then
+   * removes every service from the serving backend. Idempotent; never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#operations.close();
+      const records = this.#services.records.all();
+      await this.#rollouts.close(records);
+      const live = records.filter((record) => !record.deleted);
+      await Promise.all(live.map((record) => this.#serving.remove(record.service.name).catch(() => undefined)));
+    })();
+    return this.#closing;
+  }
+}
