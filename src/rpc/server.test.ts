@@ -9,7 +9,7 @@ const SECRET = "s3cret";
 function server(maxMessageBytes?: number) {
   const { dispatcher, log } = testDispatcher();
   const rpc = new RpcServer({ dispatcher, maxMessageBytes, authorize: (headers) => headers.get("x-secret") === SECRET });
-  const post = (method: string, body?: BodyInit, headers: Record<string, string> = { "x-secret": SECRET }) =>
+  const post = (method: string, body?: Uint8Array, headers: Record<string, string> = { "x-secret": SECRET }) =>
     rpc.app.request(`/bigrpc/${method}`, { method: "POST", body, headers: { "content-type": MSGPACK_CONTENT_TYPE, ...headers } });
   return { rpc, log, post };
 }
