@@ -36,7 +36,10 @@ export class MachineProcess {
   readonly ready: Promise<string>;
   /** Resolves, never rejects, once the process has exited (or could not be spawned), with why. */
   readonly exited: Promise<BigmachineError>;
+  /** Resolves as soon as the exit is seen, before its last output has drained and `exited` settles. */
+  readonly exitSeen: Promise<void>;
   #exitError: BigmachineError | undefined;
+  #markExitSeen!: () => void;
 
   private constructor(options: MachineProcessOptions) {
     const { program } = options;
@@ -46,6 +49,7 @@ export class MachineProcess {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
     });
+    this.exitSeen = new Promise<void>((resolve) => (this.#markExitSeen = resolve));
     this.output = new MachineOutput({ prefix: `pid ${this.#child.pid ?? "?"}`, sink: options.output, capacity: options.outputLines });
     if (this.#child.stdout) this.output.attach(this.#child.stdout, "stdout");
     if (this.#child.stderr) this.output.attach(this.#child.stderr, "stderr");
@@ -111,6 +115,7 @@ export class MachineProcess {
   #watchExit(): Promise<BigmachineError> {
     return new Promise<BigmachineError>((resolve) => {
       const settle = (err: BigmachineError) => {
+        this.#markExitSeen();
         if (this.#exitError) return;
         this.#exitError = err;
         this.output.end();
@@ -121,6 +126,7 @@ export class MachineProcess {
         if (this.#child.pid === undefined) settle(errorOf("unavailable", `could not start the machine process: ${err.message}`, { severity: "fatal", cause: err }));
       });
       this.#child.once("exit", (code, signal) => {
+        this.#markExitSeen();
         // Give the pipes a moment to deliver the last lines, which say why the process died.
         const drained = new Promise<void>((done) => {
           const timer = setTimeout(done, OUTPUT_DRAIN_MS);

@@ -8,17 +8,25 @@
  */
 import type { Link } from "../../core.ts";
 
-/** How long a dropped tunnel waits for its process to exit before it is reported as dropped. */
-export const EXIT_NEWS_WAIT_MS = 1_000;
+/**
+ * How long a dropped tunnel waits to hear of its process's exit before it is reported as dropped. The
+ * exit of a killed process is seen within milliseconds of its sockets closing; this is also the delay a
+ * genuine drop (the process lives on) adds before the machine reconnects.
+ */
+export const EXIT_NEWS_WAIT_MS = 300;
 
 /** What the wrapper needs to know about the machine's process. */
 export interface ProcessFate {
-  readonly alive: boolean;
-  /** Settles once the process has exited (and the system has acted on it). */
+  /** Resolves as soon as the process's exit is seen. */
+  readonly exitSeen: Promise<unknown>;
+  /** Settles once the exit has been fully reported (and the machine stopped with it). */
   readonly exited: Promise<unknown>;
 }
 
-/** Wraps `link` so its close is reported only after `fate` exits, or `waitMs` passes with it still alive. */
+/**
+ * Wraps `link` so its close is reported after `fate` has exited, or after `waitMs` with no exit seen
+ * (then the process lives on, and the close is an ordinary dropped tunnel).
+ */
 export function exitAwareLink(link: Link, fate: ProcessFate, waitMs = EXIT_NEWS_WAIT_MS): Link {
   return {
     send: (frame) => link.send(frame),
@@ -28,14 +36,14 @@ export function exitAwareLink(link: Link, fate: ProcessFate, waitMs = EXIT_NEWS_
     onFrame: (handler) => link.onFrame(handler),
     onClose: (handler) =>
       link.onClose((err) => {
-        if (!fate.alive) return handler(err);
         let timer: NodeJS.Timeout | undefined;
-        const waited = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, waitMs);
+        const noExit = new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), waitMs);
           timer.unref();
         });
-        void Promise.race([fate.exited, waited]).then(() => {
+        void Promise.race([fate.exitSeen.then(() => true as const), noExit]).then(async (exited) => {
           clearTimeout(timer);
+          if (exited) await fate.exited;
           // After the exit's own handlers: the machine is stopped by the time the close is heard.
           setImmediate(() => handler(err));
         });
