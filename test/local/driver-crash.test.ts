@@ -1,6 +1,7 @@
 /**
  * Nothing outlives its owner: a driver that is SIGKILLed (no exit hooks, no shutdown) leaves no machine
- * process alive once the keepalive timeout has passed.
+ * process alive once the keepalive timeout has passed, and neither does one that exits without
+ * shutting down.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
@@ -22,7 +23,7 @@ function machinePids(driver: ChildProcess): Promise<number[]> {
   });
 }
 
-describe("a killed driver", () => {
+describe("a driver that goes away", () => {
   let driver: ChildProcess | undefined;
   let pids: number[] = [];
 
@@ -34,8 +35,8 @@ describe("a killed driver", () => {
     pids = [];
   });
 
-  it("leaves no machine process alive after the keepalive timeout", async () => {
-    driver = spawn(process.execPath, [...TSX, fixture("driver.ts"), "2"], {
+  function spawnDriver(...args: string[]): ChildProcess {
+    return spawn(process.execPath, [...TSX, fixture("driver.ts"), ...args], {
       env: {
         ...process.env,
         [LOCAL_ENV.keepalivePeriodMs]: String(SHORT_KEEPALIVE.periodMs),
@@ -44,11 +45,23 @@ describe("a killed driver", () => {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
+  }
+
+  it("leaves no machine process alive after the keepalive timeout", async () => {
+    driver = spawnDriver("2");
     pids = await machinePids(driver);
     expect(pids).toHaveLength(2);
     expect(pids.every(processAlive)).toBe(true);
     driver.kill("SIGKILL");
     // Bounded by the keepalive timeout plus a generous margin for a busy host.
+    await waitUntil("every machine process is gone", () => pids.every((pid) => !processAlive(pid)), SHORT_KEEPALIVE.timeoutMs + 10_000);
+  });
+
+  it("that exits without shutting down takes its machine processes with it", async () => {
+    driver = spawnDriver("2", "exit");
+    const exited = new Promise<number | null>((resolve) => driver!.once("exit", (code) => resolve(code)));
+    pids = await machinePids(driver);
+    expect(await exited).toBe(0);
     await waitUntil("every machine process is gone", () => pids.every((pid) => !processAlive(pid)), SHORT_KEEPALIVE.timeoutMs + 10_000);
   });
 });
