@@ -266,7 +266,7 @@ describe("Admin API emulator shutdown", () => {
       method: "POST",
       body: JSON.stringify({ template: { containers: [{ image: "img:1" }] } }),
     });
-    const operation = await res.json();
+    const operation = (await res.json()) as { name: string; done?: boolean };
     expect(operation.done).toBeUndefined();
 
     await admin.close();
@@ -275,6 +275,6 @@ describe("Admin API emulator shutdown", () => {
     expect(serving.deployed.size).toBe(0);
     const after = await fetch(`${served.url}/v2/${operation.name}`);
     expect(after.status).toBe(503);
-    expect((await after.json()).error.status).toBe("UNAVAILABLE");
+    expect(((await after.json()) as { error: { status: string } }).error.status).toBe("UNAVAILABLE");
   });
 });

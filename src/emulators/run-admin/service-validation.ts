@@ -9,7 +9,7 @@
 import { checkContainers } from "./container-validation.ts";
 import { durationSeconds } from "./proto-json.ts";
 import { revisionNameProblem } from "./resource-names.ts";
-import { DEFAULT_LIMITS, formatMemory, memoryRangeFor, parseCpu, parseMemory } from "./resource-limits.ts";
+import { DEFAULT_LIMITS, formatMemory, isAllowedCpu, memoryRangeFor, parseCpu, parseMemory } from "./resource-limits.ts";
 import { Violations } from "./violations.ts";
 
 type Json = Record<string, any>;
@@ -97,7 +97,8 @@ function checkInstanceSize(template: Json, at: string, problems: Violations): vo
     const limits = container.resources?.limits ?? {};
     const containerCpu = parseCpu(limits.cpu ?? DEFAULT_LIMITS.cpu);
     const containerMemory = parseMemory(limits.memory ?? DEFAULT_LIMITS.memory);
-    if (containerCpu === undefined || containerMemory === undefined) return; // reported per container
+    // Unreadable or disallowed sizes are reported per container; the totals would only repeat them.
+    if (containerCpu === undefined || !isAllowedCpu(containerCpu) || containerMemory === undefined) return;
     cpu += containerCpu;
     memory += containerMemory;
   }
