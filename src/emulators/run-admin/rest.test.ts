@@ -24,7 +24,12 @@ describe("Admin API emulator over REST", () => {
 
   beforeAll(async () => {
     serving = new FakeServing();
-    admin = new RunAdminEmulator({ projectId: "rest-test", projectNumber: "555", serving });
+    admin = new RunAdminEmulator({
+      projectId: "rest-test",
+      projectNumber: "555",
+      serving,
+      callerOf: (authorization) => (authorization === "Bearer alice-token" ? "alice@example.com" : undefined),
+    });
     served = await serveApp(admin.app);
   });
   afterEach(() => {
@@ -36,10 +41,10 @@ describe("Admin API emulator over REST", () => {
     await served?.close();
   });
 
-  async function call(method: string, path: string, body?: unknown): Promise<Reply> {
+  async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const res = await fetch(`${served.url}/v2/${path}`, {
       method,
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...headers },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
     return { status: res.status, body: await res.json() };
@@ -220,6 +225,15 @@ describe("Admin API emulator over REST", () => {
     const wildcard = await call("POST", `${name}:testIamPermissions`, { permissions: ["run.*"] });
     expect(wildcard.status).toBe(400);
     expect((await call("GET", `${PARENT}/services/absent:getIamPolicy`)).status).toBe(404);
+  });
+
+  it("records who created and last modified a service", async () => {
+    const started = await call("POST", `${PARENT}/services?serviceId=authored`, { template: { containers: [{ image: "i" }] } }, { authorization: "Bearer alice-token" });
+    const created = (await settle(started.body.name)).response;
+    expect(created).toMatchObject({ creator: "alice@example.com", lastModifier: "alice@example.com" });
+    const patched = await call("PATCH", `${PARENT}/services/authored`, { template: { containers: [{ image: "j" }] } });
+    const updated = (await settle(patched.body.name)).response;
+    expect(updated).toMatchObject({ creator: "alice@example.com", lastModifier: "555-compute@developer.gserviceaccount.com" });
   });
 
   it("rejects services breaking Cloud Run's rules, listing every violation", async () => {

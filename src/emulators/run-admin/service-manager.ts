@@ -127,7 +127,7 @@ export class ServiceManager {
     const record = this.records.get(name);
     if (options.etag && options.etag !== record.service.etag) throw staleEtag(options.etag);
     const now = new Date().toISOString();
-    const deleted = { ...record.service, deleteTime: now, lastModifier: options.caller, etag: newEtag() };
+    const deleted = { ...record.service, deleteTime: now, lastModifier: options.caller, reconciling: true, etag: newEtag() };
     if (options.validateOnly) return this.#answered(record.location, deleted);
     record.service = deleted;
     record.deleted = true;
