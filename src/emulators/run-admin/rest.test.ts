@@ -161,6 +161,37 @@ describe("Admin API emulator over REST", () => {
     expect((await call("GET", started.body.name)).status).toBe(404);
   });
 
+  it("keeps serving-plane calls in order: a delete during a deploy removes after it", async () => {
+    release = serving.hold();
+    const name = `${PARENT}/services/short-lived`;
+    const created = await call("POST", `${PARENT}/services?serviceId=short-lived`, { template: { containers: [{ image: "i" }] } });
+    const deleted = await call("DELETE", name);
+    expect(deleted.status).toBe(200);
+    expect((await call("GET", name)).status).toBe(404);
+    release();
+    const [createDone, deleteDone] = await Promise.all([settle(created.body.name), settle(deleted.body.name)]);
+    expect(createDone.error).toMatchObject({ code: 10 });
+    expect(deleteDone.response).toMatchObject({ name, deleteTime: expect.any(String), reconciling: false });
+    const order = serving.calls.filter((entry) => (entry.kind === "remove" ? entry.name : entry.service.name) === name).map((entry) => entry.kind);
+    expect(order).toEqual(["deploy", "remove"]);
+    expect(serving.deployed.has(name)).toBe(false);
+  });
+
+  it("rolls out back-to-back updates in order, the last one winning", async () => {
+    await createService("busy");
+    release = serving.hold();
+    const name = `${PARENT}/services/busy`;
+    const first = await call("PATCH", name, { template: { containers: [{ image: "img:2" }] } });
+    const second = await call("PATCH", name, { template: { containers: [{ image: "img:3" }] } });
+    release();
+    await Promise.all([settle(first.body.name), settle(second.body.name)]);
+    expect(serving.deploysOf(name).map((service) => service.template.containers[0].image)).toEqual(["img:1", "img:2", "img:3"]);
+    const { body } = await call("GET", name);
+    expect(body).toMatchObject({ generation: "3", observedGeneration: "3", reconciling: false, terminalCondition: { state: "CONDITION_SUCCEEDED" } });
+    expect(body.latestReadyRevision).toBe(body.latestCreatedRevision);
+    expect(body.latestCreatedRevision).toMatch(/busy-00003-[a-z0-9]{3}$/);
+  });
+
   it("pages through operations", async () => {
     const parent = "projects/rest-test/locations/paged";
     for (const id of ["p-1", "p-2", "p-3"]) {
