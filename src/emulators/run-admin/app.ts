@@ -115,7 +115,7 @@ async function createService(exchange: Exchange, target: Target, backend: AdminB
     validateOnly: params.validateOnly,
     caller: backend.callerOf(exchange.authorization),
   });
-  return exchange.reply(TYPES.operation, operation as unknown as JsonObject);
+  return exchange.reply(TYPES.operation, operation);
 }
 
 function listServices(exchange: Exchange, target: Target, backend: AdminBackend): Response {
@@ -141,7 +141,7 @@ async function updateService(exchange: Exchange, target: Target, backend: AdminB
     updateMask: params.updateMask,
     caller: backend.callerOf(exchange.authorization),
   });
-  return exchange.reply(TYPES.operation, operation as unknown as JsonObject);
+  return exchange.reply(TYPES.operation, operation);
 }
 
 function deleteService(exchange: Exchange, target: Target, backend: AdminBackend): Response {
@@ -151,7 +151,7 @@ function deleteService(exchange: Exchange, target: Target, backend: AdminBackend
     etag: params.etag,
     caller: backend.callerOf(exchange.authorization),
   });
-  return exchange.reply(TYPES.operation, operation as unknown as JsonObject);
+  return exchange.reply(TYPES.operation, operation);
 }
 
 async function getIamPolicy(exchange: Exchange, target: Target, backend: AdminBackend): Promise<Response> {
@@ -161,7 +161,7 @@ async function getIamPolicy(exchange: Exchange, target: Target, backend: AdminBa
       : await exchange.bodyMessage(TYPES.getIamPolicyRequest, "resource");
   backend.services.records.get(target.name);
   const policy = backend.iam.get(target.name, request.options?.requestedPolicyVersion ?? 0);
-  return exchange.reply(TYPES.policy, policy as unknown as JsonObject);
+  return exchange.reply(TYPES.policy, policy);
 }
 
 async function setIamPolicy(exchange: Exchange, target: Target, backend: AdminBackend): Promise<Response> {
@@ -169,7 +169,7 @@ async function setIamPolicy(exchange: Exchange, target: Target, backend: AdminBa
   backend.services.records.get(target.name);
   if (!request.policy) throw new ApiError("INVALID_ARGUMENT", "Violation in SetIamPolicyRequest.policy: required field not present.");
   const policy = backend.iam.set(target.name, request.policy);
-  return exchange.reply(TYPES.policy, policy as unknown as JsonObject);
+  return exchange.reply(TYPES.policy, policy);
 }
 
 async function testIamPermissions(exchange: Exchange, target: Target, backend: AdminBackend): Promise<Response> {
@@ -190,7 +190,7 @@ function listOperations(exchange: Exchange, target: Target, backend: AdminBacken
 
 function getOperation(exchange: Exchange, target: Target, backend: AdminBackend): Response {
   exchange.params(TYPES.getOperationRequest, ["name"]);
-  return exchange.reply(TYPES.operation, backend.operations.get(target.name) as unknown as JsonObject);
+  return exchange.reply(TYPES.operation, backend.operations.get(target.name));
 }
 
 function deleteOperation(exchange: Exchange, target: Target, backend: AdminBackend): Response {
@@ -203,5 +203,5 @@ async function waitOperation(exchange: Exchange, target: Target, backend: AdminB
   const request = await exchange.bodyMessage(TYPES.waitOperationRequest, "name");
   const seconds = Math.min(request.timeout ? durationSeconds(request.timeout) : DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS);
   const operation = await backend.operations.wait(target.name, Math.max(0, seconds) * 1000);
-  return exchange.reply(TYPES.operation, operation as unknown as JsonObject);
+  return exchange.reply(TYPES.operation, operation);
 }

@@ -61,8 +61,8 @@ export class Exchange {
   }
 
   /** A 200 reply with canonical `message` of type `typeName`. */
-  reply(typeName: string, message: JsonObject): Response {
-    return this.#send(200, this.json.render(typeName, message, this.format));
+  reply(typeName: string, message: object): Response {
+    return this.#send(200, this.json.render(typeName, message as JsonObject, this.format));
   }
 
   /** The reply for a failure. */
