@@ -318,7 +318,7 @@ export class Machine implements Caller {
       if (this.#state === "stopped") throw this.#stoppedError();
       try {
         const link = await runtime.system.httpClient().connect(this.addr, { signal: this.#lifetime.signal });
-        if (this.#state === "stopped") {
+        if (this.#isStopped()) {
           link.close("machine stopped");
           throw this.#stoppedError();
         }
@@ -327,7 +327,7 @@ export class Machine implements Caller {
         peer.closed.then((err) => this.#peerClosed(peer, err), () => {});
         return peer;
       } catch (err) {
-        if (this.#state === "stopped" || isKind(err, "unauthorized") || Date.now() + backoff > deadline) throw err;
+        if (this.#isStopped() || isKind(err, "unauthorized") || Date.now() + backoff > deadline) throw err;
         await sleep(backoff, this.#lifetime.signal).catch(() => {});
         backoff = Math.min(1_000, backoff * 2);
       }
@@ -410,6 +410,11 @@ export class Machine implements Caller {
     this.#lifetime.abort(err);
     this.#peer?.close(err.message);
     this.#runtime?.system.event("bigmachine:machineStopped", { machine: this.addr, error: err.message });
+  }
+
+  // A method, so TypeScript does not narrow the state across awaits.
+  #isStopped(): boolean {
+    return this.#state === "stopped";
   }
 
   #system(): System {

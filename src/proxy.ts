@@ -13,7 +13,7 @@ type CallableKeys<T> = {
 
 /** The remote form of one method: its first parameter is the argument; it always returns a promise. */
 export type RemoteMethod<TMethod> = TMethod extends (...args: infer TArgs) => infer TResult
-  ? TArgs extends [] | [undefined?] | [undefined?, ...unknown[]]
+  ? [] extends TArgs
     ? (arg?: TArgs[0], options?: CallOptions) => Promise<Awaited<TResult>>
     : (arg: TArgs[0], options?: CallOptions) => Promise<Awaited<TResult>>
   : never;
