@@ -109,12 +109,14 @@ describe("startEmulators", () => {
     const options = emulators.runClientOptions();
     expect(options).toMatchObject({ fallback: true, apiEndpoint: "127.0.0.1", port: emulators.runEndpoint.port, protocol: "http" });
     expect(emulators.loggingClientOptions().port).toBe(emulators.loggingEndpoint.port);
-    const headers = await options.authClient.getRequestHeaders();
+    const authClient = options.authClient as OAuth2Client;
+    expect(authClient).toBeInstanceOf(OAuth2Client);
+    const headers = await authClient.getRequestHeaders();
     const token = (headers.get("authorization") ?? "").replace(/^Bearer /, "");
     expect(emulators.issuer.verifyAccessToken(token)).toEqual({ ok: true, email: emulators.serviceAccountEmail });
     // Expired: the client mints a fresh token locally instead of asking Google.
-    options.authClient.credentials.expiry_date = Date.now() - 1000;
-    const refreshed = await options.authClient.getRequestHeaders();
+    authClient.credentials.expiry_date = Date.now() - 1000;
+    const refreshed = await authClient.getRequestHeaders();
     expect(emulators.issuer.verifyAccessToken((refreshed.get("authorization") ?? "").slice(7)).ok).toBe(true);
   });
 

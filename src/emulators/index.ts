@@ -6,6 +6,8 @@
  * them all on loopback; `bigmachine emulators` runs the same thing from a shell.
  */
 import { createHash } from "node:crypto";
+import type { LoggingOptions } from "@google-cloud/logging";
+import type { v2 } from "@google-cloud/run";
 import { OAuth2Client } from "google-auth-library";
 import { Hono } from "hono";
 import { createCertsApp, createMetadataApp, PEM_CERTS_PATH, TokenIssuer } from "./identity/index.ts";
@@ -69,15 +71,18 @@ export interface Emulators {
   /** The environment a process needs to use them: the variables the CLI prints. */
   env(): Record<string, string>;
   /** Options for `new v2.ServicesClient(...)` of `@google-cloud/run`: REST to the emulator, local auth. */
-  runClientOptions(): ClientOptions;
+  runClientOptions(): RunClientOptions;
   /** Options for `new Logging(...)` of `@google-cloud/logging`: REST to the emulator, local auth. */
-  loggingClientOptions(): ClientOptions;
+  loggingClientOptions(): LoggingClientOptions;
   /** Stops every instance, server and timer. Idempotent. */
   close(): Promise<void>;
 }
 
-/** What the official client libraries need to talk plain HTTP to an emulator without reaching Google. */
-export interface ClientOptions {
+/**
+ * What the official client libraries need to talk plain HTTP to an emulator without reaching Google:
+ * `{projectId, fallback: true, apiEndpoint: "127.0.0.1", port, protocol: "http", authClient}`.
+ */
+interface LocalClientOptions {
   projectId: string;
   fallback: true;
   apiEndpoint: string;
@@ -85,6 +90,11 @@ export interface ClientOptions {
   protocol: "http";
   authClient: OAuth2Client;
 }
+
+/** {@link LocalClientOptions}, typed as `v2.ServicesClient`'s constructor takes them. */
+export type RunClientOptions = NonNullable<ConstructorParameters<typeof v2.ServicesClient>[0]>;
+/** {@link LocalClientOptions}, typed as `Logging`'s constructor takes them (its type omits the transport fields). */
+export type LoggingClientOptions = LoggingOptions & { fallback: true; port: number; protocol: "http" };
 
 /** A stable 12-digit project number for a project id, as Google would assign one. */
 export function projectNumberFor(projectId: string): string {
@@ -144,12 +154,12 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     logs: logging,
     policyOf: (serviceName) => admin?.policyOf(serviceName),
     verifyIdToken: (token) => issuer.verifyIdToken(token),
-    startMetadataServer: async ({ instanceId }) => {
+    startMetadataServer: async ({ instanceId, serviceName }) => {
       const app = createMetadataApp({
         projectId,
         projectNumber,
         region,
-        serviceAccountEmail: computeServiceAccount(projectNumber),
+        serviceAccountEmail: (await runtimeAccountOf(serviceName)) ?? computeServiceAccount(projectNumber),
         issuer,
         instanceId,
       });
@@ -165,14 +175,33 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     },
     ...options.serving,
   });
-  admin = new RunAdminEmulator({ projectId, projectNumber, serving, ...options.admin });
+  admin = new RunAdminEmulator({
+    projectId,
+    projectNumber,
+    serving,
+    // Requests from the clients of runClientOptions() carry an emulator access token naming the caller.
+    callerOf: (authorization) => {
+      const token = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1];
+      const verified = token === undefined ? undefined : issuer.verifyAccessToken(token);
+      return verified?.ok ? verified.email : undefined;
+    },
+    ...options.admin,
+  });
+
+  // The account a service's instances run as: its template's, read through the Admin API itself.
+  const runtimeAccountOf = async (serviceName: string): Promise<string | undefined> => {
+    const res = await admin!.app.request(`/v2/${serviceName}`);
+    if (!res.ok) return undefined;
+    const service = (await res.json()) as { template?: { serviceAccount?: string } };
+    return service.template?.serviceAccount || undefined;
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // The Admin API removes its services from the serving plane as it closes; then the plane itself.
+      await admin?.close();
       await (serving as unknown as { close?: () => Promise<void> }).close?.();
-      admin?.close();
-      (logging as unknown as { close?: () => void }).close?.();
       await Promise.all([...started, ...instanceMetadataServers].map((s) => s.close()));
     })());
 
@@ -188,7 +217,9 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     started.push(loggingEndpoint);
 
     const authClient = localAuthClient(issuer, serviceAccountEmail);
-    const clientOptions = (endpoint: ServedApp): ClientOptions => ({
+    // Each client library declares the auth client type of its own copy of google-auth-library; an
+    // OAuth2Client from ours has the same run-time surface, hence the casts below.
+    const clientOptions = (endpoint: ServedApp): LocalClientOptions => ({
       projectId,
       fallback: true,
       apiEndpoint: "127.0.0.1",
@@ -216,8 +247,8 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
         GCE_METADATA_HOST: metadataEndpoint.hostPort,
         CLOUD_RUN_REGION: region,
       }),
-      runClientOptions: () => clientOptions(runEndpoint),
-      loggingClientOptions: () => clientOptions(loggingEndpoint),
+      runClientOptions: () => clientOptions(runEndpoint) as unknown as RunClientOptions,
+      loggingClientOptions: () => clientOptions(loggingEndpoint) as unknown as LoggingClientOptions,
       close,
     };
   } catch (err) {
