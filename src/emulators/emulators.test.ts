@@ -109,7 +109,7 @@ describe("startEmulators", () => {
     const options = emulators.runClientOptions();
     expect(options).toMatchObject({ fallback: true, apiEndpoint: "127.0.0.1", port: emulators.runEndpoint.port, protocol: "http" });
     expect(emulators.loggingClientOptions().port).toBe(emulators.loggingEndpoint.port);
-    const authClient = options.authClient as OAuth2Client;
+    const authClient = options.authClient as unknown as OAuth2Client;
     expect(authClient).toBeInstanceOf(OAuth2Client);
     const headers = await authClient.getRequestHeaders();
     const token = (headers.get("authorization") ?? "").replace(/^Bearer /, "");
