@@ -20,12 +20,22 @@ describe("Watchdog", () => {
     expect(fired).toBe(1);
   });
 
-  it("never shortens the deadline and can be stopped", () => {
+  it("lets the first keepalive replace the first window, then never shortens the deadline", () => {
+    vi.useFakeTimers();
+    let fired = 0;
+    const w = new Watchdog(60_000, () => fired++);
+    const firstWindow = w.deadline;
+    expect(w.extend(1_000)).toBeLessThan(firstWindow);
+    const d = w.deadline;
+    expect(w.extend(100)).toBe(d);
+    vi.advanceTimersByTime(1_001);
+    expect(fired).toBe(1);
+  });
+
+  it("can be stopped", () => {
     vi.useFakeTimers();
     let fired = 0;
     const w = new Watchdog(10_000, () => fired++);
-    const d = w.deadline;
-    expect(w.extend(100)).toBe(d);
     w.stop();
     vi.advanceTimersByTime(20_000);
     expect(fired).toBe(0);

@@ -9,19 +9,27 @@ export class Watchdog {
   #timer: NodeJS.Timeout | undefined;
   #deadline = 0;
   #expired = false;
+  #firstWindow = true;
   readonly #onExpire: () => void;
 
   /** Arms the watchdog with a first window (made generous: the driver may still be starting machines). */
   constructor(firstWindowMs: number, onExpire: () => void) {
     this.#onExpire = onExpire;
-    this.extend(firstWindowMs);
+    this.#deadline = Date.now() + firstWindowMs;
+    this.#timer = setTimeout(() => this.#fire(), firstWindowMs);
   }
 
-  /** Moves the deadline to `windowMs` from now (never shortens it); returns the new deadline (epoch ms). */
+  /**
+   * Moves the deadline to `windowMs` from now and returns it (epoch ms). It never shortens the deadline,
+   * except that the first keepalive replaces the generous first window: from then on the driver's
+   * keepalive timeout alone decides how long a silent driver's machine lives.
+   */
   extend(windowMs: number): number {
     if (this.#expired) return this.#deadline;
     const deadline = Date.now() + windowMs;
-    if (deadline <= this.#deadline) return this.#deadline;
+    const first = this.#firstWindow;
+    this.#firstWindow = false;
+    if (deadline <= this.#deadline && !first) return this.#deadline;
     this.#deadline = deadline;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#fire(), windowMs);
