@@ -13,6 +13,7 @@ import { startEmulators, type Emulators } from "./index.ts";
 
 const FIXTURE = fileURLToPath(new URL("./identity/fixtures/instance-server.mjs", import.meta.url));
 const IMAGE = "us-docker.pkg.dev/test/fixtures/instance-server:1";
+const RUNTIME_ACCOUNT = "worker@it-project.iam.gserviceaccount.com";
 
 /** Points google-auth-library's ADC at the metadata emulator for one test; undone by the returned function. */
 function useMetadataEmulator(emulators: Emulators): () => void {
@@ -68,11 +69,11 @@ describe("emulators, through the official clients", () => {
 
   const parent = () => `projects/${emulators.projectId}/locations/${emulators.region}`;
 
-  async function deploy(serviceId: string) {
+  async function deploy(serviceId: string, serviceAccount?: string) {
     const [operation] = await services.createService({
       parent: parent(),
       serviceId,
-      service: { template: { containers: [{ image: IMAGE }], maxInstanceRequestConcurrency: 1 } },
+      service: { template: { containers: [{ image: IMAGE }], maxInstanceRequestConcurrency: 1, serviceAccount } },
     });
     const [service] = await operation.promise();
     const [policy] = await services.setIamPolicy({
@@ -95,7 +96,7 @@ describe("emulators, through the official clients", () => {
   }
 
   it("deploys, serves an authenticated request, logs it, and deletes", async () => {
-    const service = await deploy("hello");
+    const service = await deploy("hello", RUNTIME_ACCOUNT);
     expect(service.uri).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const uri = service.uri!;
 
@@ -104,9 +105,15 @@ describe("emulators, through the official clients", () => {
     expect(unauthenticated.status).toBe(403);
     const badToken = await fetch(uri, { headers: { Authorization: "Bearer not-a-token" } });
     expect(badToken.status).toBe(401);
+    // A good token for another audience is 401; a good token of someone who is no invoker, 403.
+    const otherAudience = emulators.issuer.signIdToken({ aud: "http://127.0.0.1:1", email: emulators.serviceAccountEmail });
+    expect((await fetch(uri, { headers: { Authorization: `Bearer ${otherAudience}` } })).status).toBe(401);
+    const stranger = emulators.issuer.signIdToken({ aud: uri, email: "stranger@elsewhere.iam.gserviceaccount.com" });
+    expect((await fetch(uri, { headers: { Authorization: `Bearer ${stranger}` } })).status).toBe(403);
 
     const reply = await callWithIdToken(uri);
-    expect(reply).toMatchObject({ service: "hello", instanceId: expect.stringMatching(/^[0-9a-f]+$/) });
+    // The instance's own metadata server names the instance and the service's runtime account.
+    expect(reply).toMatchObject({ service: "hello", instanceId: expect.stringMatching(/^[0-9a-f]+$/), serviceAccount: RUNTIME_ACCOUNT });
     expect(isAlive(reply.pid)).toBe(true);
 
     const logging = new Logging(emulators.loggingClientOptions());
@@ -131,6 +138,7 @@ describe("emulators, through the official clients", () => {
   it("close() stops every instance and leaves no child process", async () => {
     const service = await deploy("to-close");
     const reply = await callWithIdToken(service.uri!);
+    expect(reply.serviceAccount).toBe(`${emulators.projectNumber}-compute@developer.gserviceaccount.com`);
     expect(descendantsRunning(FIXTURE).length).toBeGreaterThan(0);
 
     await emulators.close();

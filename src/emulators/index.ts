@@ -154,6 +154,9 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     logs: logging,
     policyOf: (serviceName) => admin?.policyOf(serviceName),
     verifyIdToken: (token) => issuer.verifyIdToken(token),
+    // Project Owners and Editors may invoke every service: the driver's account, and the compute
+    // account, which holds Editor in a default project.
+    projectInvokers: [...new Set([serviceAccountEmail, computeServiceAccount(projectNumber)])],
     startMetadataServer: async ({ instanceId, serviceName }) => {
       const app = createMetadataApp({
         projectId,
@@ -201,7 +204,7 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     (closing ??= (async () => {
       // The Admin API removes its services from the serving plane as it closes; then the plane itself.
       await admin?.close();
-      await (serving as unknown as { close?: () => Promise<void> }).close?.();
+      await serving.close();
       await Promise.all([...started, ...instanceMetadataServers].map((s) => s.close()));
     })());
 
