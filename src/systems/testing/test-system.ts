@@ -169,7 +169,10 @@ export class TestSystem implements System {
     for (const peer of [...this.#get(machine).endpoint.server.peers]) peer.close("dropped by the test system");
   }
 
-  /** Delays every frame to and from a machine by `ms` on tunnels opened from now on (0 to stop). */
+  /**
+   * Delays every frame a machine sends by `ms`, on tunnels opened from now on (0 to stop): the machine
+   * hears the driver at once but answers late, as a machine that is overloaded or far away.
+   */
   delay(machine: Machine, ms: number): void {
     this.#get(machine).delayMs = ms;
   }
@@ -211,12 +214,8 @@ export class TestSystem implements System {
   #connect(addr: string): Link {
     const endpoint = this.#endpointAt(addr);
     const tm = this.#machines.get(addr);
-    let [client, server] = linkPair();
-    if (tm && tm.delayMs > 0) {
-      client = delayedLink(client, tm.delayMs);
-      server = delayedLink(server, tm.delayMs);
-    }
-    endpoint.accept(server);
+    const [client, server] = linkPair();
+    endpoint.accept(tm && tm.delayMs > 0 ? delayedLink(server, tm.delayMs) : server);
     return client;
   }
 
