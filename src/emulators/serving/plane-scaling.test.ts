@@ -1,0 +1,123 @@
+/**
+ * Scheduling on real instances: one request per instance at concurrency 1, the queue and its 429, the
+ * request timeout (504, a closed WebSocket, a surviving instance), idle reclaim with SIGTERM then
+ * SIGKILL, and min instances kept warm.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { direct, isAlive, logLines, ready, releaseAll, runService, serviceName, startHarness, waitFor, whoami, type Harness, type Whoami } from "./fixtures/plane-harness.ts";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe("concurrency and scale-out", () => {
+  it("starts one instance per concurrent request at concurrency 1", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("fan", { concurrency: 1, maxInstances: 5 }));
+    const held = [0, 1, 2].map(() => whoami(uri, "/hold"));
+    await waitFor("three busy instances", () => ready(h!, "fan").filter((i) => i.inFlight === 1).length === 3);
+    expect(h.plane.instances(serviceName("fan"))).toHaveLength(3);
+    await releaseAll(h, "fan");
+    const replies = await Promise.all(held);
+    expect(new Set(replies.map((r) => r.pid)).size).toBe(3);
+    expect(new Set(replies.map((r) => r.instanceId))).toEqual(new Set(ready(h, "fan").map((i) => i.id)));
+  });
+
+  it("queues a request until a slot frees, and answers 429 once the queue timeout passes", async () => {
+    h = await startHarness({ queueTimeoutMs: 400 });
+    const { uri } = await h.plane.deploy(runService("capped", { concurrency: 1, maxInstances: 2 }));
+    const held = [0, 1].map(() => whoami(uri, "/hold"));
+    await waitFor("both instances busy", () => ready(h!, "capped").filter((i) => i.inFlight === 1).length === 2);
+
+    const refused = await fetch(`${uri}/whoami`);
+    expect(refused.status).toBe(429);
+    expect(h.plane.instances(serviceName("capped"))).toHaveLength(2);
+
+    // A queued request takes the first slot that frees up, whether it arrives before or after.
+    const [freed] = ready(h, "capped");
+    const queued = whoami(uri);
+    await direct(freed, "/release", "POST");
+    expect((await queued).pid).toBe(freed.pid);
+    await releaseAll(h, "capped");
+    await Promise.all(held);
+  });
+});
+
+describe("request timeout", () => {
+  it("answers 504 when a request overruns, and the instance keeps serving", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("slow", { concurrency: 1, maxInstances: 1, timeout: "1s" }));
+    const [instance] = ready(h, "slow");
+    const res = await fetch(`${uri}/hold`);
+    expect(res.status).toBe(504);
+    expect(isAlive(instance.pid!)).toBe(true);
+    // The slot is free again: the only instance takes the next request.
+    const next = await whoami(uri);
+    expect(next.pid).toBe(instance.pid);
+    expect(next.served).toBe(2);
+  });
+
+  it("closes a WebSocket when the request timeout passes, and the instance keeps running", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("ws-timeout", { concurrency: 1, maxInstances: 1, timeout: "1s" }));
+    const [instance] = ready(h, "ws-timeout");
+    const socket = new WebSocket(uri.replace("http:", "ws:"));
+    const hello = await new Promise<Whoami>((resolve, reject) => {
+      socket.once("message", (data) => resolve(JSON.parse(String(data)) as Whoami));
+      socket.once("error", reject);
+    });
+    expect(hello.instanceId).toBe(instance.id);
+    await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    expect(isAlive(instance.pid!)).toBe(true);
+    expect((await whoami(uri)).pid).toBe(instance.pid);
+  });
+});
+
+describe("idle instances", () => {
+  it("reclaims an idle instance above the minimum with SIGTERM", async () => {
+    h = await startHarness({ idleTimeoutMs: 300 });
+    await h.plane.deploy(runService("idle", { minInstances: 0 }));
+    const [instance] = ready(h, "idle");
+    await waitFor("the idle instance to stop", () => h!.plane.instances(serviceName("idle")).length === 0);
+    expect(logLines(h)).toContain(`got SIGTERM in ${instance.pid}`);
+    await waitFor("the process to exit", () => !isAlive(instance.pid!));
+  });
+
+  it("SIGKILLs an instance that ignores SIGTERM once the grace period is over", async () => {
+    h = await startHarness({ idleTimeoutMs: 200, shutdownGraceMs: 300 });
+    await h.plane.deploy(runService("stubborn", { env: { FIXTURE_MODE: "ignore-sigterm" } }));
+    const [instance] = ready(h, "stubborn");
+    await waitFor("SIGTERM to reach the instance", () => logLines(h!).includes(`got SIGTERM in ${instance.pid}`));
+    // The fixture outlives SIGTERM by design; only SIGKILL ends it.
+    await waitFor("the process to be killed", () => !isAlive(instance.pid!));
+    await waitFor("the instance to be gone", () => h!.plane.instances(serviceName("stubborn")).length === 0);
+  });
+
+  it("keeps min instances warm from deploy, reclaims the extras, and replaces a lost one", async () => {
+    h = await startHarness({ idleTimeoutMs: 300 });
+    const { uri } = await h.plane.deploy(runService("warm", { concurrency: 1, minInstances: 2, maxInstances: 4 }));
+    const warm = ready(h, "warm");
+    expect(warm).toHaveLength(2);
+    for (const i of warm) expect(isAlive(i.pid!)).toBe(true);
+
+    // Scale out past the minimum; once idle, only the extras go.
+    const held = [0, 1, 2].map(() => whoami(uri, "/hold"));
+    await waitFor("three busy instances", () => ready(h!, "warm").filter((i) => i.inFlight === 1).length === 3);
+    await releaseAll(h, "warm");
+    await Promise.all(held);
+    await waitFor("the extra instances to be reclaimed", () => h!.plane.instances(serviceName("warm")).length === 2);
+    const kept = ready(h, "warm");
+    expect(kept).toHaveLength(2);
+
+    h.plane.killInstance(kept[0].id);
+    await waitFor("a replacement", () => {
+      const now = ready(h!, "warm");
+      return now.length === 2 && !now.some((i) => i.id === kept[0].id);
+    });
+    expect(isAlive(kept[0].pid!)).toBe(false);
+    expect(ready(h, "warm").map((i) => i.id)).toContain(kept[1].id);
+  });
+});
