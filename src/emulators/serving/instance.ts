@@ -9,8 +9,16 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { createInterface } from "node:readline";
 
-/** The lifecycle of an instance. */
+/** The lifecycle of an instance: states only move forward. */
 export type InstanceState = "starting" | "ready" | "stopping" | "stopped";
+
+/** How an instance's process ended. */
+export interface InstanceExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why the plane stopped it ("idle", "killed", ...), or how it exited on its own. */
+  reason: string;
+}
 
 /** How to run an instance. */
 export interface InstanceOptions {
@@ -19,8 +27,8 @@ export interface InstanceOptions {
   revision: string;
   /** Called with each line of output. */
   onLine: (line: string, stream: "stdout" | "stderr") => void;
-  /** Called once when the process has exited, whatever the cause. */
-  onExit: (instance: Instance, reason: string) => void;
+  /** Called once when the process has exited (or failed to spawn), whatever the cause. */
+  onExit: (instance: Instance) => void;
   /** Starts the instance's metadata server; its HOST:PORT becomes `GCE_METADATA_HOST`. */
   startMetadataServer: (instanceId: string) => Promise<{ hostPort: string; close(): Promise<void> }>;
   startupTimeoutMs: number;
@@ -60,15 +68,22 @@ export class Instance {
   state: InstanceState = "starting";
   /** Requests (and WebSockets) being served now. */
   inFlight = 0;
-  /** When the last request finished (epoch ms). */
-  idleSince = Date.now();
   /** Sockets through the front end to this instance, so a fault switch can drop them. */
   readonly sockets = new Set<net.Socket>();
+  /** Set once the process has ended. */
+  exit: InstanceExit | undefined;
+  /** True once a newer revision took over: it finishes what it serves, then stops. */
+  retiring = false;
+  /** Order of the last assignment, so the scheduler can rotate among equally loaded instances. */
+  lastAssigned = 0;
+  /** Reclaims the instance when it has been idle long enough; managed by the pool. */
+  idleTimer: NodeJS.Timeout | undefined;
   #child: ChildProcess | undefined;
   #metadata: { close(): Promise<void> } | undefined;
   #exited: Promise<void> | undefined;
   readonly #options: InstanceOptions;
   #stopReason = "";
+  #killTimer: NodeJS.Timeout | undefined;
 
   constructor(options: InstanceOptions) {
     this.#options = options;
@@ -79,14 +94,15 @@ export class Instance {
     return this.#child?.pid;
   }
 
-  /** Starts the process and resolves once it accepts connections; rejects if it exits or times out first. */
+  /** Starts the process and resolves once it accepts connections; rejects if it exits, is stopped or times out first. */
   async start(): Promise<void> {
     const o = this.#options;
     if (o.coldStartDelayMs > 0) await new Promise((r) => setTimeout(r, o.coldStartDelayMs));
-    if (this.state !== "starting") throw new Error("instance stopped before it started");
+    this.#assertStarting();
     this.port = await freePort();
     const metadata = await o.startMetadataServer(this.id);
     this.#metadata = metadata;
+    this.#assertStarting();
     const [command, ...args] = o.argv;
     const child = spawn(command, args, {
       env: { ...process.env, ...o.env, PORT: String(this.port), GCE_METADATA_HOST: metadata.hostPort },
@@ -94,20 +110,18 @@ export class Instance {
     });
     this.#child = child;
     this.#exited = new Promise<void>((resolve) => {
-      child.once("exit", (code, signal) => {
+      const finish = (code: number | null, signal: NodeJS.Signals | null, how: string) => {
+        if (this.exit) return;
         this.state = "stopped";
+        this.exit = { code, signal, reason: this.#stopReason || how };
         void this.#metadata?.close();
-        o.onExit(this, this.#stopReason || `exited with ${signal ?? `code ${code}`}`);
+        o.onExit(this);
         resolve();
-      });
+      };
+      child.once("exit", (code, signal) => finish(code, signal, `exited with ${signal ?? `code ${code}`}`));
+      // A command that cannot be spawned emits "error" and never "exit".
       child.once("error", (err) => {
-        // spawn failures (no such command) emit error without exit.
-        if (child.exitCode === null && child.pid === undefined) {
-          this.state = "stopped";
-          void this.#metadata?.close();
-          o.onExit(this, `could not start: ${err.message}`);
-          resolve();
-        }
+        if (child.pid === undefined) finish(null, null, `could not start ${command}: ${err.message}`);
       });
     });
     for (const stream of ["stdout", "stderr"] as const) {
@@ -116,40 +130,61 @@ export class Instance {
     const deadline = Date.now() + o.startupTimeoutMs;
     while (this.state === "starting") {
       if (await accepts(this.port)) {
+        // The process may have been stopped while the probe was in flight.
+        if (this.state !== "starting") break;
         this.state = "ready";
-        this.idleSince = Date.now();
         return;
       }
       if (Date.now() > deadline) {
-        await this.stop("did not listen on $PORT within the startup timeout", 0);
+        await this.stop("did not listen on PORT within the startup timeout", 0);
         throw new Error(`the container did not listen on PORT=${this.port} within ${o.startupTimeoutMs} ms`);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`the container exited before listening on PORT=${this.port}: ${this.#stopReason || "it exited"}`);
+    await this.#exited;
+    throw new Error(`the container stopped before listening on PORT=${this.port}: ${this.exit?.reason ?? "stopped"}`);
   }
 
-  /** SIGTERM, then SIGKILL after the grace period (default the plane's); resolves once the process is gone. */
+  #assertStarting(): void {
+    if (this.state === "starting") return;
+    void this.#metadata?.close();
+    throw new Error(`the instance was stopped before it started: ${this.#stopReason}`);
+  }
+
+  /**
+   * SIGTERM, then SIGKILL after the grace period (default the plane's); resolves once the process is
+   * gone. Safe to call in any state and more than once.
+   */
   async stop(reason: string, graceMs = this.#options.shutdownGraceMs): Promise<void> {
     if (this.state === "stopped") return;
     this.#stopReason ||= reason;
     const child = this.#child;
-    if (!child || child.pid === undefined) {
+    if (!child) {
+      // Not spawned yet: start() sees the state and gives up.
       this.state = "stopped";
+      this.exit = { code: null, signal: null, reason: this.#stopReason };
       await this.#metadata?.close();
+      this.#options.onExit(this);
       return;
     }
-    this.state = "stopping";
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    if (this.state !== "stopping") {
+      this.state = "stopping";
+      child.kill("SIGTERM");
+      this.#killTimer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    }
     await this.#exited;
-    clearTimeout(timer);
+    clearTimeout(this.#killTimer);
   }
 
   /** Kills the process at once (a fault switch: the instance crashes). */
   kill(): void {
+    if (this.state === "stopped") return;
+    if (!this.#child) {
+      void this.stop("killed");
+      return;
+    }
     this.#stopReason ||= "killed";
-    this.#child?.kill("SIGKILL");
+    this.#child.kill("SIGKILL");
   }
 
   /** Destroys every connection through the front end to this instance (a fault switch). */

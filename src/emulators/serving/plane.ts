@@ -3,27 +3,33 @@
  * The serving plane: what runs a deployed service. Each service gets a stable loopback URL; each
  * deploy rolls it to a new revision whose instances are local processes (an image maps to a command,
  * since no container engine runs here), with their output turned into Cloud Logging entries.
+ *
+ * An instance runs `[...mapped image command, ...container.command, ...container.args]`: the mapped
+ * command plays the image's entrypoint, and the container's `command` and `args` reach it as arguments.
  */
-import { randomBytes } from "node:crypto";
-import { DeployError, type Deployment, type LogSink, type PolicyLookup, type RunService, type ServingBackend } from "../contracts.ts";
+import { randomInt } from "node:crypto";
+import { DeployError, type Deployment, type LogEntry, type LogSink, type PolicyLookup, type RunService, type ServingBackend } from "../contracts.ts";
 import { lineToEntry } from "../logging/index.ts";
 import { checkInvoker, type IdTokenVerifier } from "./auth.ts";
-import { instanceArgv, revisionConfig, type RevisionConfig } from "./config.ts";
+import { instanceArgv, revisionConfig } from "./config.ts";
 import { startFrontEnd, type FrontEnd } from "./front-end.ts";
-import { Instance } from "./instance.ts";
-import { InstancePool } from "./pool.ts";
+import { Instance, type InstanceExit, type InstanceState } from "./instance.ts";
+import { InstancePool, type Revision, type StartReason } from "./pool.ts";
 
-/** Options of the serving plane; timings default to Cloud Run's. */
+/** Options of the serving plane; timings default to Cloud Run's ({@link SERVING_DEFAULTS}). */
 export interface ServingPlaneOptions {
   projectId: string;
   projectNumber: string;
   region: string;
-  /** Container image → the local command (argv) its instances run. */
+  /** Container image → the local command (argv) its instances run; also see {@link ServingPlane.mapImage}. */
   images: Record<string, string[]>;
+  /** Receives every line instances write to stdout or stderr, as Cloud Run's logging agent would send it. */
   logs: LogSink;
+  /** IAM: `allUsers` with `roles/run.invoker` makes a service public. */
   policyOf: PolicyLookup;
+  /** Verifies a Google ID token's signature and expiry; returns its claims or why it is invalid. */
   verifyIdToken: IdTokenVerifier;
-  /** Starts a metadata server for an instance; resolves to its HOST:PORT. */
+  /** Starts a metadata server for an instance; resolves to its HOST:PORT (`GCE_METADATA_HOST`). */
   startMetadataServer(instance: { instanceId: string; serviceName: string }): Promise<{ hostPort: string; close(): Promise<void> }>;
   /** Identities that may invoke every service (project Owners and Editors); default the compute service account. */
   projectInvokers?: string[];
@@ -35,11 +41,11 @@ export interface ServingPlaneOptions {
   startupTimeoutMs?: number;
   /** A request no instance can take gets 429 after this; Cloud Run: max(3.5 × average startup, 10 s). */
   queueTimeoutMs?: number;
-  /** Delay added before each instance starts (a fault switch). */
+  /** Delay added before each instance starts (a fault switch; see {@link ServingPlane.setColdStartDelay}). */
   coldStartDelayMs?: number;
 }
 
-/** The serving plane's defaults: Cloud Run's documented values. */
+/** The serving plane's default timings: Cloud Run's documented values. */
 export const SERVING_DEFAULTS = {
   idleTimeoutMs: 15 * 60_000,
   shutdownGraceMs: 10_000,
@@ -48,113 +54,135 @@ export const SERVING_DEFAULTS = {
   coldStartDelayMs: 0,
 } as const;
 
+/** Cloud Run's default request timeout, used before any revision serves. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+
+type Timings = { -readonly [K in keyof typeof SERVING_DEFAULTS]: number };
+
 /** What tests can see of an instance. */
 export interface InstanceInfo {
+  /** The id in `labels.instanceId` of its log entries and at the metadata server's `instance/id`. */
   id: string;
   pid: number | undefined;
+  /** Full service name. */
   service: string;
   revision: string;
-  state: Instance["state"];
+  state: InstanceState;
+  /** Requests (and WebSockets) it is serving now. */
   inFlight: number;
   port: number;
+  /** How it ended, once stopped. */
+  exit?: InstanceExit;
 }
 
 interface ServiceRuntime {
   frontEnd: FrontEnd;
-  pool: InstancePool | undefined;
+  pool: InstancePool;
   revisions: number;
-  /** Earlier revisions' pools, draining. */
-  retired: Set<InstancePool>;
+  /** Deploys of one service run one after another. */
+  queue: Promise<unknown>;
 }
 
 /** Runs deployed services as local processes behind per-service loopback URLs. */
 export class ServingPlane implements ServingBackend {
   readonly #options: ServingPlaneOptions;
   readonly #images: Map<string, string[]>;
-  readonly #services = new Map<string, ServiceRuntime>();
-  readonly #timings: { -readonly [K in keyof typeof SERVING_DEFAULTS]: number };
-  #affinityBroken = false;
+  /** Services by full name, from the first deploy (while the URL is being allocated too). */
+  readonly #services = new Map<string, Promise<ServiceRuntime>>();
+  /** The same services once their URL is up, for synchronous introspection. */
+  readonly #ready = new Map<string, ServiceRuntime>();
+  readonly #timings: Timings;
+  readonly #projectInvokers: string[];
+  #affinityBrokenUntil = 0;
+  #closed = false;
 
   constructor(options: ServingPlaneOptions) {
     this.#options = options;
     this.#images = new Map(Object.entries(options.images));
-    this.#timings = {
-      idleTimeoutMs: options.idleTimeoutMs ?? SERVING_DEFAULTS.idleTimeoutMs,
-      shutdownGraceMs: options.shutdownGraceMs ?? SERVING_DEFAULTS.shutdownGraceMs,
-      startupTimeoutMs: options.startupTimeoutMs ?? SERVING_DEFAULTS.startupTimeoutMs,
-      queueTimeoutMs: options.queueTimeoutMs ?? SERVING_DEFAULTS.queueTimeoutMs,
-      coldStartDelayMs: options.coldStartDelayMs ?? SERVING_DEFAULTS.coldStartDelayMs,
-    };
+    this.#timings = { ...SERVING_DEFAULTS };
+    for (const key of Object.keys(SERVING_DEFAULTS) as (keyof Timings)[]) {
+      if (options[key] !== undefined) this.#timings[key] = options[key];
+    }
+    this.#projectInvokers = options.projectInvokers ?? [`${options.projectNumber}-compute@developer.gserviceaccount.com`];
   }
 
-  /** Maps a container image to the local command its instances run. */
+  /** Maps a container image to the local command (argv) its instances run; later deploys use it. */
   mapImage(image: string, argv: string[]): void {
-    if (argv.length === 0) throw new Error(`image ${image}: the command is empty`);
+    if (argv.length === 0) throw new TypeError(`image ${image}: the command is empty`);
     this.#images.set(image, [...argv]);
   }
 
+  /** See {@link ServingBackend.deploy}. Rejects with a {@link DeployError} (`CONTAINER_MISSING`, `HEALTH_CHECK_CONTAINER_ERROR`). */
   async deploy(service: RunService): Promise<Deployment> {
+    if (this.#closed) throw new DeployError("The serving plane is shut down.", "INTERNAL");
     const config = revisionConfig(service);
     const mapped = this.#images.get(config.image);
     if (!mapped) {
-      throw new DeployError(`Image '${config.image}' not found: map it to a local command (--image ${config.image}=COMMAND).`, "CONTAINER_MISSING");
+      throw new DeployError(
+        `Image '${config.image}' not found. Map it to a local command (images option or mapImage) to deploy it.`,
+        "CONTAINER_MISSING",
+      );
     }
     const runtime = await this.#runtimeOf(config.serviceName);
-    runtime.revisions++;
-    const revision = String(service.latestCreatedRevision ?? "").split("/").pop() || `${config.serviceId}-${String(runtime.revisions).padStart(5, "0")}-${randomBytes(2).toString("hex").slice(0, 3)}`;
-    const pool: InstancePool = new InstancePool({
-      config,
-      newInstance: (): Instance => this.#newInstance(config, revision, mapped, () => pool),
-      idleTimeoutMs: this.#timings.idleTimeoutMs,
-      queueTimeoutMs: this.#timings.queueTimeoutMs,
-      onError: (message) => this.#systemLog(config, revision, message),
+    const rollout = runtime.queue.then(async (): Promise<Deployment> => {
+      runtime.revisions++;
+      const name = revisionNameOf(service, config.serviceId, runtime.revisions);
+      const revision: Revision = { name, config, argv: instanceArgv(mapped, config) };
+      try {
+        // Like Cloud Run, a deploy starts an instance to check the container serves, even with no minimum.
+        await runtime.pool.prepare(revision, Math.max(1, config.minInstances));
+      } catch (err) {
+        throw new DeployError(
+          `Revision '${name}' is not ready and cannot serve traffic. The user-provided container failed to start ` +
+            `and listen on the port defined by the PORT environment variable within the allocated timeout: ${(err as Error).message}`,
+          "HEALTH_CHECK_CONTAINER_ERROR",
+        );
+      }
+      runtime.pool.activate(revision);
+      return { uri: runtime.frontEnd.url, revision: name };
     });
-    try {
-      // Like Cloud Run, a deploy starts an instance to check the container serves, even with no minimum.
-      await pool.warm(Math.max(1, config.minInstances));
-    } catch (err) {
-      await pool.close();
-      throw new DeployError(`Revision '${revision}' is not ready and cannot serve traffic. ${(err as Error).message}`, "HEALTH_CHECK_CONTAINER_ERROR");
-    }
-    const previous = runtime.pool;
-    runtime.pool = pool;
-    if (previous) {
-      runtime.retired.add(previous);
-      previous.drain();
-    }
-    return { uri: runtime.frontEnd.url, revision };
+    runtime.queue = rollout.catch(() => undefined);
+    return rollout;
   }
 
+  /** See {@link ServingBackend.remove}: stops every instance (SIGTERM, then SIGKILL) and closes the URL. */
   async remove(serviceName: string): Promise<void> {
-    const runtime = this.#services.get(serviceName);
-    if (!runtime) return;
+    const pending = this.#services.get(serviceName);
+    if (!pending) return;
     this.#services.delete(serviceName);
+    this.#ready.delete(serviceName);
+    const runtime = await pending.catch(() => undefined);
+    if (!runtime) return;
     await runtime.frontEnd.close();
-    await Promise.all([runtime.pool, ...runtime.retired].map((p) => p?.close()));
+    await runtime.pool.close();
   }
 
-  /** Removes every service; resolves when all instances are gone. Idempotent. */
+  /** Removes every service and refuses new deploys; resolves when all instances are gone. Idempotent. */
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all([...this.#services.keys()].map((name) => this.remove(name)));
   }
 
-  // Introspection and fault switches.
+  // Introspection.
 
-  /** The instances of a service (or of every service), in start order. */
+  /** Live instances of a service (full name or short id), or of every service, in start order. */
   instances(serviceName?: string): InstanceInfo[] {
-    const out: InstanceInfo[] = [];
-    for (const [name, runtime] of this.#services) {
-      if (serviceName !== undefined && name !== serviceName) continue;
-      for (const pool of [...runtime.retired, runtime.pool]) {
-        for (const i of pool?.instances ?? []) {
-          out.push({ id: i.id, pid: i.pid, service: name, revision: i.revision, state: i.state, inFlight: i.inFlight, port: i.port });
-        }
-      }
-    }
-    return out;
+    return this.#collect(serviceName, (pool) => pool.live());
   }
 
-  /** Kills an instance's process at once, as a crash would. */
+  /** Recently stopped instances (the last hundred per service), with how each ended. */
+  stoppedInstances(serviceName?: string): InstanceInfo[] {
+    return this.#collect(serviceName, (pool) => pool.stopped());
+  }
+
+  /** The URL of a deployed service, if any. */
+  urlOf(serviceName: string): string | undefined {
+    return this.#runtimes(serviceName)[0]?.[1].frontEnd.url;
+  }
+
+  // Fault switches.
+
+  /** Kills an instance's process at once (SIGKILL), as a crash would. */
   killInstance(instanceId: string): void {
     this.#instance(instanceId).kill();
   }
@@ -164,87 +192,171 @@ export class ServingPlane implements ServingBackend {
     this.#instance(instanceId).dropConnections();
   }
 
-  /** While broken, affinity cookies are ignored (as after a scale-in or an overload). */
-  breakAffinity(broken = true): void {
-    this.#affinityBroken = broken;
+  /**
+   * Ignores affinity cookies, as after a scale-in or an overload: `true` (the default) until told
+   * otherwise, a number for that many milliseconds, `false` to honour them again.
+   */
+  breakAffinity(broken: boolean | number = true): void {
+    if (broken === false) this.#affinityBrokenUntil = 0;
+    else this.#affinityBrokenUntil = broken === true ? Number.POSITIVE_INFINITY : Date.now() + broken;
   }
 
-  /** Adds a delay before each new instance starts (a slow cold start). */
+  /** Adds a delay before each new instance starts (a slow cold start); 0 removes it. */
   setColdStartDelay(ms: number): void {
     this.#timings.coldStartDelayMs = ms;
   }
 
-  #instance(instanceId: string): Instance {
-    for (const runtime of this.#services.values()) {
-      for (const pool of [runtime.pool, ...runtime.retired]) {
-        const found = pool?.instances.find((i) => i.id === instanceId);
-        if (found) return found;
+  #runtimes(serviceName: string | undefined): [string, ServiceRuntime][] {
+    const found: [string, ServiceRuntime][] = [];
+    for (const [name, runtime] of this.#ready) {
+      if (serviceName === undefined || name === serviceName || name.endsWith(`/services/${serviceName}`)) {
+        found.push([name, runtime]);
       }
     }
-    throw new Error(`no instance ${instanceId}`);
+    return found;
   }
 
-  async #runtimeOf(serviceName: string): Promise<ServiceRuntime> {
-    const existing = this.#services.get(serviceName);
-    if (existing) return existing;
-    const runtime: ServiceRuntime = { frontEnd: undefined as unknown as FrontEnd, pool: undefined, revisions: 0, retired: new Set() };
-    const projectInvokers = this.#options.projectInvokers ?? [`${this.#options.projectNumber}-compute@developer.gserviceaccount.com`];
-    runtime.frontEnd = await startFrontEnd({
-      pool: () => runtime.pool,
-      authorize: (headers) =>
-        checkInvoker(headers, {
-          config: runtime.pool!.config,
-          serviceUrl: runtime.frontEnd.url,
+  #collect(serviceName: string | undefined, pick: (pool: InstancePool) => Instance[]): InstanceInfo[] {
+    return this.#runtimes(serviceName).flatMap(([name, runtime]) =>
+      pick(runtime.pool).map((i) => ({
+        id: i.id,
+        pid: i.pid,
+        service: name,
+        revision: i.revision,
+        state: i.state,
+        inFlight: i.inFlight,
+        port: i.port,
+        ...(i.exit ? { exit: i.exit } : {}),
+      })),
+    );
+  }
+
+  #instance(instanceId: string): Instance {
+    for (const runtime of this.#ready.values()) {
+      const found = runtime.pool.live().find((i) => i.id === instanceId);
+      if (found) return found;
+    }
+    throw new Error(`no live instance ${instanceId}`);
+  }
+
+  #runtimeOf(serviceName: string): Promise<ServiceRuntime> {
+    let pending = this.#services.get(serviceName);
+    if (!pending) {
+      const created = this.#createRuntime(serviceName);
+      this.#services.set(serviceName, created);
+      created.catch(() => {
+        if (this.#services.get(serviceName) === created) this.#services.delete(serviceName);
+      });
+      pending = created;
+    }
+    return pending;
+  }
+
+  async #createRuntime(serviceName: string): Promise<ServiceRuntime> {
+    const pool = new InstancePool({
+      createInstance: (revision, reason, onExit) => this.#newInstance(serviceName, revision, reason, onExit),
+      idleTimeoutMs: () => this.#timings.idleTimeoutMs,
+      queueTimeoutMs: () => this.#timings.queueTimeoutMs,
+    });
+    let url = "";
+    const frontEnd = await startFrontEnd({
+      acquire: (preferred, signal) => pool.acquire(preferred, signal),
+      authorize: (headers) => {
+        const current = pool.current;
+        // With no revision serving, the request fails at placement (503) whoever sends it.
+        if (!current) return { ok: true };
+        return checkInvoker(headers, {
+          config: current.config,
+          serviceUrl: url,
           policy: this.#options.policyOf(serviceName),
           verify: this.#options.verifyIdToken,
-          projectInvokers,
-        }),
-      affinity: () => (runtime.pool?.config.sessionAffinity ?? false) && !this.#affinityBroken,
-      ingressNone: () => runtime.pool?.config.ingressNone ?? false,
-      timeoutMs: () => runtime.pool?.config.timeoutMs ?? SERVING_DEFAULTS.startupTimeoutMs,
+          projectInvokers: this.#projectInvokers,
+        });
+      },
+      affinity: () => {
+        const enabled = pool.current?.config.sessionAffinity ?? false;
+        return { enabled, honoured: enabled && Date.now() >= this.#affinityBrokenUntil };
+      },
+      ingressNone: () => pool.current?.config.ingressNone ?? false,
+      timeoutMs: () => pool.current?.config.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     });
-    this.#services.set(serviceName, runtime);
+    url = frontEnd.url;
+    if (this.#closed || !this.#services.has(serviceName)) {
+      // Removed (or the plane closed) while the listener was starting.
+      await frontEnd.close();
+      throw new DeployError("The service was removed while it was being created.", "INTERNAL");
+    }
+    const runtime: ServiceRuntime = { frontEnd, pool, revisions: 0, queue: Promise.resolve() };
+    this.#ready.set(serviceName, runtime);
     return runtime;
   }
 
-  #newInstance(config: RevisionConfig, revision: string, mapped: string[], pool: () => InstancePool): Instance {
+  #newInstance(serviceName: string, revision: Revision, reason: StartReason, onExit: (i: Instance) => void): Instance {
+    const { config } = revision;
+    const { projectId } = this.#options;
     const resourceLabels = {
-      project_id: this.#options.projectId,
+      project_id: projectId,
       service_name: config.serviceId,
-      revision_name: revision,
+      revision_name: revision.name,
       configuration_name: config.serviceId,
       location: this.#options.region,
     };
     const instance: Instance = new Instance({
-      argv: instanceArgv(mapped, config),
-      env: { ...config.env, K_SERVICE: config.serviceId, K_REVISION: revision, K_CONFIGURATION: config.serviceId, GOOGLE_CLOUD_PROJECT: this.#options.projectId },
-      revision,
-      onLine: (line, stream) => this.#options.logs.ingest([lineToEntry(line, { projectId: this.#options.projectId, stream, resourceLabels, instanceId: instance.id })]),
-      onExit: (exited) => {
-        pool().instanceExited(exited);
-        for (const runtime of this.#services.values()) for (const p of runtime.retired) if (p.instances.length === 0) runtime.retired.delete(p);
+      argv: revision.argv,
+      env: {
+        ...config.env,
+        K_SERVICE: config.serviceId,
+        K_REVISION: revision.name,
+        K_CONFIGURATION: config.serviceId,
+        GOOGLE_CLOUD_PROJECT: projectId,
       },
-      startMetadataServer: (instanceId) => this.#options.startMetadataServer({ instanceId, serviceName: config.serviceName }),
+      revision: revision.name,
+      onLine: (line, stream) => this.#ingest(lineToEntry(line, { projectId, stream, resourceLabels, instanceId: instance.id })),
+      onExit: (exited) => {
+        if (exited.exit && !/^(idle|the service was removed|a newer revision took over)$/.test(exited.exit.reason)) {
+          this.#ingest(systemEntry(projectId, resourceLabels, exited.id, "WARNING", `Instance stopped: ${exited.exit.reason}.`));
+        }
+        onExit(exited);
+      },
+      startMetadataServer: (instanceId) => this.#options.startMetadataServer({ instanceId, serviceName }),
       startupTimeoutMs: this.#timings.startupTimeoutMs,
       shutdownGraceMs: this.#timings.shutdownGraceMs,
       coldStartDelayMs: this.#timings.coldStartDelayMs,
     });
+    this.#ingest(systemEntry(projectId, resourceLabels, instance.id, "INFO", `Starting new instance. Reason: ${reason}.`));
     return instance;
   }
 
-  /** Writes a line to the service's system log, as Cloud Run's `varlog/system` does. */
-  #systemLog(config: RevisionConfig, revision: string, message: string): void {
-    this.#options.logs.ingest([
-      {
-        logName: `projects/${this.#options.projectId}/logs/run.googleapis.com%2Fvarlog%2Fsystem`,
-        resource: {
-          type: "cloud_run_revision",
-          labels: { project_id: this.#options.projectId, service_name: config.serviceId, revision_name: revision, configuration_name: config.serviceId, location: this.#options.region },
-        },
-        timestamp: new Date().toISOString(),
-        severity: "ERROR",
-        textPayload: message,
-      },
-    ]);
+  #ingest(entry: LogEntry): void {
+    try {
+      this.#options.logs.ingest([entry]);
+    } catch {
+      // A failing log sink must not take instances down; Cloud Run's agent drops what it cannot send.
+    }
   }
+}
+
+/** A line of Cloud Run's system log (`run.googleapis.com/varlog/system`) about one instance. */
+function systemEntry(projectId: string, labels: Record<string, string>, instanceId: string, severity: string, text: string): LogEntry {
+  return {
+    logName: `projects/${projectId}/logs/run.googleapis.com%2Fvarlog%2Fsystem`,
+    resource: { type: "cloud_run_revision", labels: { ...labels } },
+    timestamp: new Date().toISOString(),
+    severity,
+    labels: { instanceId },
+    textPayload: text,
+  };
+}
+
+/**
+ * The new revision's name: the one the Admin API recorded as `latestCreatedRevision`, else Cloud
+ * Run's pattern `SERVICE-0000N-xyz` with N the generation (or the deploy count).
+ */
+function revisionNameOf(service: RunService, serviceId: string, deploys: number): string {
+  const recorded = String(service.latestCreatedRevision ?? "").split("/").pop();
+  if (recorded) return recorded;
+  const generation = Number(service.generation);
+  const n = Number.isInteger(generation) && generation > 0 ? generation : deploys;
+  const suffix = Array.from({ length: 3 }, () => "abcdefghijklmnopqrstuvwxyz"[randomInt(26)]).join("");
+  return `${serviceId}-${String(n).padStart(5, "0")}-${suffix}`;
 }

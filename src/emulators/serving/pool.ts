@@ -1,141 +1,223 @@
 /**
  * @module
- * The instances of one revision and how requests are placed on them: at most `concurrency` requests
- * per instance, new instances started on demand up to `maxInstances` (a cold start), `minInstances`
- * kept warm, a queue for requests no instance can take yet (429 after the queue timeout), and idle
- * instances above the minimum reclaimed after the idle timeout.
+ * The instances of one service and which of them serves each request: Cloud Run's scheduling, as far
+ * as a client can observe it.
+ *
+ * - A request goes to a ready instance of the serving revision with a free slot (fewer requests in
+ *   flight than the revision's concurrency), preferring the one its affinity cookie names, else the
+ *   least loaded, rotating among equals.
+ * - With no free slot it waits in a queue; the pool starts instances for the queue (a cold start), up
+ *   to the revision's max instances. A request still queued after the queue timeout fails with
+ *   {@link QueueTimeoutError} (the front end answers 429).
+ * - An instance that fails to start fails the queued requests it was started for with
+ *   {@link StartFailedError} (503) instead of being started again at once, so a crashing container
+ *   does not spin.
+ * - The min instance count of the serving revision is kept warm: a lost instance is replaced, with a
+ *   backoff when replacements fail.
+ * - An idle instance beyond the minimum is stopped after the idle timeout.
+ * - When a new revision takes over, instances of older revisions finish what they serve and stop.
  */
 import type { RevisionConfig } from "./config.ts";
 import type { Instance } from "./instance.ts";
 
-/** A request's hold on an instance; release it exactly once when the request is done. */
+/** A revision of the service: its name and settings. */
+export interface Revision {
+  name: string;
+  config: RevisionConfig;
+  /** The command its instances run. */
+  argv: string[];
+}
+
+/** Why an instance starts, in the words of Cloud Run's system log. */
+export type StartReason = "DEPLOYMENT_ROLLOUT" | "AUTOSCALING" | "MANUAL_OR_CUSTOMER_MIN_INSTANCE";
+
+/** What the pool needs from the plane. */
+export interface PoolOptions {
+  /** Makes (does not start) an instance of `revision` that calls `onExit` once its process ends. */
+  createInstance(revision: Revision, reason: StartReason, onExit: (instance: Instance) => void): Instance;
+  /** Read at each use, so tests can change timings on a running plane. */
+  idleTimeoutMs(): number;
+  queueTimeoutMs(): number;
+}
+
+/** A slot on an instance, held while a request (or WebSocket) is served. */
 export interface Lease {
-  instance: Instance;
+  readonly instance: Instance;
+  /** Frees the slot. Idempotent. */
   release(): void;
 }
 
-/** Raised by {@link InstancePool.acquire} when no instance could take the request in time. */
-export class NoCapacityError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "NoCapacityError";
-  }
+/** No instance could take the request within the queue timeout (Cloud Run answers 429). */
+export class QueueTimeoutError extends Error {
+  override name = "QueueTimeoutError";
 }
 
-/** Settings of a pool. */
-export interface PoolOptions {
-  config: RevisionConfig;
-  /** Makes (does not start) a new instance of this revision. */
-  newInstance: () => Instance;
-  idleTimeoutMs: number;
-  queueTimeoutMs: number;
-  /** Reports instance failures (a cold start that did not come up). */
-  onError: (message: string) => void;
+/** The instance started for the request could not start (Cloud Run answers 503). */
+export class StartFailedError extends Error {
+  override name = "StartFailedError";
+}
+
+/** The service was removed while the request waited. */
+export class PoolClosedError extends Error {
+  override name = "PoolClosedError";
 }
 
 interface Waiter {
   preferred: string | undefined;
-  resolve: (lease: Lease) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  grant(lease: Lease): void;
+  fail(error: Error): void;
 }
 
-/** The instances of one revision. */
+const HISTORY_LIMIT = 100;
+const MIN_RETRY_FIRST_MS = 250;
+const MIN_RETRY_MAX_MS = 30_000;
+
+/** The instances of one service across its revisions; see the module comment for the rules. */
 export class InstancePool {
-  readonly instances: Instance[] = [];
   readonly #options: PoolOptions;
-  #queue: Waiter[] = [];
-  readonly #idleTimers = new Map<Instance, NodeJS.Timeout>();
-  #draining = false;
+  readonly #instances = new Set<Instance>();
+  readonly #history: Instance[] = [];
+  /** Instances that became ready at least once; only their loss may trigger new starts right away. */
+  readonly #servedOnce = new WeakSet<Instance>();
+  #waiters: Waiter[] = [];
+  #current: Revision | undefined;
+  #assignments = 0;
+  #closed = false;
+  #minRetryTimer: NodeJS.Timeout | undefined;
+  #minRetryAttempts = 0;
 
   constructor(options: PoolOptions) {
     this.#options = options;
   }
 
-  get config(): RevisionConfig {
-    return this.#options.config;
+  /** The revision taking traffic, once one has been activated. */
+  get current(): Revision | undefined {
+    return this.#current;
   }
 
-  /** Starts `n` instances and resolves when all are ready; rejects with the first failure. */
-  async warm(n: number): Promise<void> {
-    await Promise.all(Array.from({ length: n }, () => this.#startInstance(true)));
+  /** Instances not yet stopped, oldest first. */
+  live(): Instance[] {
+    return [...this.#instances];
+  }
+
+  /** Recently stopped instances, oldest first (at most the last hundred). */
+  stopped(): Instance[] {
+    return [...this.#history];
+  }
+
+  /** Requests waiting for an instance. */
+  get queued(): number {
+    return this.#waiters.length;
   }
 
   /**
-   * Places a request on an instance: the `preferred` one (session affinity) if it has room, otherwise
-   * any with room, otherwise after a cold start or when one frees up; rejects with NoCapacityError
-   * after the queue timeout.
+   * Starts `count` instances of `revision` without routing to them, and resolves once all listen.
+   * If any fails, stops them all and rejects with its error; the serving revision is untouched.
    */
-  acquire(preferred?: string): Promise<Lease> {
-    if (this.#draining) return Promise.reject(new NoCapacityError("the revision is being replaced"));
-    const instance = this.#pick(preferred);
-    if (instance && this.#queue.length === 0) return Promise.resolve(this.#lease(instance));
+  async prepare(revision: Revision, count: number): Promise<void> {
+    const launches = Array.from({ length: count }, () => this.#launch(revision, "DEPLOYMENT_ROLLOUT"));
+    const results = await Promise.allSettled(launches);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (!failed) return;
+    await Promise.all(
+      results.map((r) => (r.status === "fulfilled" ? r.value.stop("the revision failed to become ready", 0) : undefined)),
+    );
+    throw failed.reason;
+  }
+
+  /** Routes all traffic to `revision` from now on; instances of other revisions drain, then stop. */
+  activate(revision: Revision): void {
+    this.#current = revision;
+    this.#minRetryAttempts = 0;
+    for (const instance of this.#instances) {
+      if (instance.revision === revision.name) {
+        if (instance.state === "ready" && instance.inFlight === 0) this.#scheduleIdle(instance);
+        continue;
+      }
+      instance.retiring = true;
+      if (instance.inFlight === 0) void instance.stop("a newer revision took over");
+    }
+    this.#ensureMin();
+    this.#dispatch();
+  }
+
+  /**
+   * Takes a slot for one request: at once if an instance has one (preferring the instance named
+   * `preferred`), else after waiting in the queue. Rejects with {@link QueueTimeoutError},
+   * {@link StartFailedError}, {@link PoolClosedError}, or the abort reason of `signal`.
+   */
+  acquire(preferred?: string, signal?: AbortSignal): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new PoolClosedError("the service was removed"));
+    if (!this.#current) return Promise.reject(new StartFailedError("no revision of the service is ready to serve"));
+    const free = this.#pick(preferred);
+    if (free) return Promise.resolve(this.#lease(free));
     return new Promise<Lease>((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      };
       const waiter: Waiter = {
         preferred,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#queue = this.#queue.filter((w) => w !== waiter);
-          reject(new NoCapacityError(`no instance could take the request within ${this.#options.queueTimeoutMs} ms`));
-        }, this.#options.queueTimeoutMs),
+        grant: (lease) => {
+          settle();
+          resolve(lease);
+        },
+        fail: (error) => {
+          settle();
+          reject(error);
+        },
       };
-      this.#queue.push(waiter);
+      const onAbort = () => waiter.fail(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+      const timeoutMs = this.#options.queueTimeoutMs();
+      const timer = setTimeout(
+        () => waiter.fail(new QueueTimeoutError(`no instance was available within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      timer.unref();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
       this.#dispatch();
-      this.#scale();
     });
   }
 
-  /** Called when an instance process has exited: forget it, and keep the minimum warm. */
-  instanceExited(instance: Instance): void {
-    const i = this.instances.indexOf(instance);
-    if (i < 0) return;
-    this.instances.splice(i, 1);
-    clearTimeout(this.#idleTimers.get(instance));
-    this.#idleTimers.delete(instance);
-    if (!this.#draining && this.#live() < this.#options.config.minInstances) void this.#startInstance(false);
-    this.#scale();
-  }
-
-  /** Stops taking requests; stops idle instances now and busy ones when their requests finish. */
-  drain(): void {
-    this.#draining = true;
-    for (const w of this.#queue.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new NoCapacityError("the revision was replaced"));
-    }
-    for (const instance of this.instances) if (instance.inFlight === 0) void instance.stop("revision replaced");
-  }
-
-  /** Stops every instance and fails queued requests; resolves once all processes are gone. */
+  /** Fails queued requests, stops every instance (SIGTERM, then SIGKILL after the grace) and clears timers. */
   async close(): Promise<void> {
-    this.drain();
-    for (const t of this.#idleTimers.values()) clearTimeout(t);
-    this.#idleTimers.clear();
-    await Promise.all([...this.instances].map((i) => i.stop("service removed")));
+    this.#closed = true;
+    clearTimeout(this.#minRetryTimer);
+    for (const waiter of [...this.#waiters]) waiter.fail(new PoolClosedError("the service was removed"));
+    await Promise.all([...this.#instances].map((instance) => instance.stop("the service was removed")));
   }
 
-  #live(): number {
-    return this.instances.filter((i) => i.state === "starting" || i.state === "ready").length;
+  #routable(instance: Instance): boolean {
+    const current = this.#current;
+    return (
+      current !== undefined &&
+      instance.revision === current.name &&
+      instance.state === "ready" &&
+      !instance.retiring &&
+      instance.inFlight < current.config.concurrency
+    );
   }
 
   #pick(preferred: string | undefined): Instance | undefined {
-    const { concurrency } = this.#options.config;
-    const ready = this.instances.filter((i) => i.state === "ready" && i.inFlight < concurrency);
-    if (preferred) {
-      const match = ready.find((i) => i.id === preferred);
-      if (match) return match;
-    }
-    // Spread load: the least busy instance with room.
     let best: Instance | undefined;
-    for (const i of ready) if (!best || i.inFlight < best.inFlight) best = i;
+    for (const instance of this.#instances) {
+      if (!this.#routable(instance)) continue;
+      if (instance.id === preferred) return instance;
+      const better =
+        !best ||
+        instance.inFlight < best.inFlight ||
+        (instance.inFlight === best.inFlight && instance.lastAssigned < best.lastAssigned);
+      if (better) best = instance;
+    }
     return best;
   }
 
   #lease(instance: Instance): Lease {
     instance.inFlight++;
-    clearTimeout(this.#idleTimers.get(instance));
-    this.#idleTimers.delete(instance);
+    instance.lastAssigned = ++this.#assignments;
+    clearTimeout(instance.idleTimer);
     let released = false;
     return {
       instance,
@@ -143,62 +225,130 @@ export class InstancePool {
         if (released) return;
         released = true;
         instance.inFlight--;
-        if (instance.inFlight === 0) this.#becameIdle(instance);
-        this.#dispatch();
+        this.#afterRelease(instance);
       },
     };
   }
 
-  #becameIdle(instance: Instance): void {
-    instance.idleSince = Date.now();
-    if (this.#draining) {
-      void instance.stop("revision replaced");
+  #afterRelease(instance: Instance): void {
+    if (instance.state !== "ready") return;
+    if (instance.retiring) {
+      if (instance.inFlight === 0) void instance.stop("a newer revision took over");
       return;
     }
-    const timer = setTimeout(() => {
-      this.#idleTimers.delete(instance);
-      if (instance.inFlight === 0 && instance.state === "ready" && this.#live() > this.#options.config.minInstances) {
-        void instance.stop("idle");
-      }
-    }, this.#options.idleTimeoutMs);
-    timer.unref();
-    this.#idleTimers.set(instance, timer);
+    this.#dispatch();
+    if (instance.inFlight === 0) this.#scheduleIdle(instance);
   }
 
+  /** Hands free slots to queued requests in order, then starts instances for whatever still waits. */
   #dispatch(): void {
-    while (this.#queue.length > 0) {
-      const waiter = this.#queue[0];
+    while (this.#waiters.length > 0) {
+      const waiter = this.#waiters[0];
       const instance = this.#pick(waiter.preferred);
-      if (!instance) return;
-      this.#queue.shift();
-      clearTimeout(waiter.timer);
-      waiter.resolve(this.#lease(instance));
+      if (!instance) break;
+      waiter.grant(this.#lease(instance));
+    }
+    this.#scaleUp();
+  }
+
+  #liveOfCurrent(): Instance[] {
+    const current = this.#current;
+    if (!current) return [];
+    return [...this.#instances].filter(
+      (i) => i.revision === current.name && !i.retiring && (i.state === "starting" || i.state === "ready"),
+    );
+  }
+
+  #startingCapacity(): number {
+    const starting = this.#liveOfCurrent().filter((i) => i.state === "starting").length;
+    return starting * (this.#current?.config.concurrency ?? 1);
+  }
+
+  #scaleUp(): void {
+    const current = this.#current;
+    if (!current || this.#closed) return;
+    let live = this.#liveOfCurrent().length;
+    let capacity = this.#startingCapacity();
+    while (this.#waiters.length > capacity && live < current.config.maxInstances) {
+      this.#launch(current, "AUTOSCALING").catch((error: Error) => this.#failUnservedWaiters(error));
+      live++;
+      capacity += current.config.concurrency;
     }
   }
 
-  /** Starts instances for queued requests that the starting ones cannot absorb, up to the maximum. */
-  #scale(): void {
-    if (this.#draining) return;
-    const { concurrency, maxInstances } = this.#options.config;
-    const starting = this.instances.filter((i) => i.state === "starting").length;
-    let uncovered = this.#queue.length - starting * concurrency;
-    while (uncovered > 0 && this.#live() < maxInstances) {
-      void this.#startInstance(false);
-      uncovered -= concurrency;
+  /** After a cold start failed: the requests no other starting instance will take get the error. */
+  #failUnservedWaiters(cause: Error): void {
+    const excess = this.#waiters.length - this.#startingCapacity();
+    for (const waiter of this.#waiters.slice(0, Math.max(0, excess))) {
+      waiter.fail(new StartFailedError(`the instance started for this request failed: ${cause.message}`));
     }
   }
 
-  async #startInstance(rethrow: boolean): Promise<void> {
-    const instance = this.#options.newInstance();
-    this.instances.push(instance);
+  #ensureMin(): void {
+    const current = this.#current;
+    if (!current || this.#closed) return;
+    for (let live = this.#liveOfCurrent().length; live < current.config.minInstances; live++) {
+      this.#launch(current, "MANUAL_OR_CUSTOMER_MIN_INSTANCE").then(
+        () => (this.#minRetryAttempts = 0),
+        () => this.#retryMinLater(),
+      );
+    }
+  }
+
+  #retryMinLater(): void {
+    if (this.#closed || this.#minRetryTimer) return;
+    const delay = Math.min(MIN_RETRY_MAX_MS, MIN_RETRY_FIRST_MS * 2 ** this.#minRetryAttempts++);
+    this.#minRetryTimer = setTimeout(() => {
+      this.#minRetryTimer = undefined;
+      this.#ensureMin();
+    }, delay);
+    this.#minRetryTimer.unref();
+  }
+
+  /** Creates and starts an instance; resolves with it once it listens, rejects if it cannot start. */
+  async #launch(revision: Revision, reason: StartReason): Promise<Instance> {
+    const instance = this.#options.createInstance(revision, reason, (exited) => this.#onExit(exited));
+    this.#instances.add(instance);
     try {
       await instance.start();
-      this.#becameIdle(instance);
-      this.#dispatch();
-    } catch (err) {
-      this.instanceExited(instance);
-      this.#options.onError(`instance ${instance.id} failed to start: ${(err as Error).message}`);
-      if (rethrow) throw err;
+    } catch (error) {
+      await instance.stop("it failed to start", 0);
+      throw error;
     }
+    this.#servedOnce.add(instance);
+    if (this.#closed) {
+      await instance.stop("the service was removed");
+      throw new PoolClosedError("the service was removed");
+    }
+    if (instance.revision === this.#current?.name) {
+      this.#dispatch();
+      if (instance.inFlight === 0) this.#scheduleIdle(instance);
+    }
+    return instance;
+  }
+
+  #onExit(instance: Instance): void {
+    clearTimeout(instance.idleTimer);
+    if (!this.#instances.delete(instance)) return;
+    this.#history.push(instance);
+    if (this.#history.length > HISTORY_LIMIT) this.#history.shift();
+    // A lost instance is replaced as Cloud Run would; one that never started is handled by its launcher.
+    if (this.#closed || !this.#servedOnce.has(instance)) return;
+    this.#ensureMin();
+    this.#dispatch();
+  }
+
+  #scheduleIdle(instance: Instance): void {
+    clearTimeout(instance.idleTimer);
+    instance.idleTimer = setTimeout(() => this.#reclaimIfIdle(instance), this.#options.idleTimeoutMs());
+    instance.idleTimer.unref();
+  }
+
+  #reclaimIfIdle(instance: Instance): void {
+    if (instance.state !== "ready" || instance.inFlight > 0) return;
+    const current = this.#current;
+    const ofCurrent = current !== undefined && instance.revision === current.name && !instance.retiring;
+    if (ofCurrent && this.#liveOfCurrent().length <= current.config.minInstances) return;
+    void instance.stop("idle");
   }
 }

@@ -1,0 +1,143 @@
+/**
+ * @module
+ * Forwarding one admitted request to the instance holding its slot: plain HTTP with bodies streamed
+ * both ways, or a WebSocket (any upgrade) as two piped sockets. Both register their sockets with the
+ * instance so a fault switch can drop them, release the slot exactly once when done, and end at the
+ * request timeout, as Cloud Run does (the instance itself keeps running).
+ */
+import http from "node:http";
+import net from "node:net";
+import { credentialHeader, stripSignature } from "./auth.ts";
+import type { Lease } from "./pool.ts";
+
+/** Limits of the serving revision. */
+export interface ProxyLimits {
+  /** The request timeout: an HTTP request gets 504 (or is cut), an upgraded socket is closed. */
+  timeoutMs: number;
+}
+
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
+
+/** Headers for the container: hop-by-hop ones removed, the serverless credential without its signature. */
+function forwardHeaders(req: http.IncomingMessage, upgrade: boolean): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = { ...req.headers };
+  for (const name of HOP_BY_HOP) if (!(upgrade && (name === "connection" || name === "upgrade"))) delete headers[name];
+  if (credentialHeader(req.headers) === "x-serverless-authorization") {
+    headers["x-serverless-authorization"] = stripSignature(String(req.headers["x-serverless-authorization"]));
+  }
+  headers["x-forwarded-for"] = req.socket.remoteAddress ?? "127.0.0.1";
+  headers["x-forwarded-proto"] = "http";
+  return headers;
+}
+
+/** Keeps `socket` in the instance's set while it is open, so dropping the instance's connections reaches it. */
+function track(lease: Lease, socket: net.Socket): void {
+  lease.instance.sockets.add(socket);
+  socket.once("close", () => lease.instance.sockets.delete(socket));
+}
+
+/** Proxies a plain HTTP request; the slot is released when the client's response closes. */
+export function proxyRequest(
+  options: { req: http.IncomingMessage; res: http.ServerResponse; lease: Lease; cookie: string | undefined } & ProxyLimits,
+): void {
+  const { req, res, lease, cookie } = options;
+  const { instance } = lease;
+  // Only while this request is served: the client's connection may be reused for another instance later.
+  instance.sockets.add(req.socket);
+  const upstream = http.request({
+    host: "127.0.0.1",
+    port: instance.port,
+    method: req.method,
+    path: req.url,
+    headers: forwardHeaders(req, false),
+    agent: false,
+  });
+  upstream.on("socket", (socket) => track(lease, socket));
+  const timer = setTimeout(() => {
+    if (res.headersSent) res.destroy();
+    else {
+      res.writeHead(504, { "content-type": "text/plain; charset=utf-8" });
+      res.end("upstream request timeout\n");
+    }
+    upstream.destroy();
+  }, options.timeoutMs);
+  res.once("close", () => {
+    clearTimeout(timer);
+    instance.sockets.delete(req.socket);
+    upstream.destroy();
+    lease.release();
+  });
+  upstream.on("response", (answer) => {
+    const headers: http.OutgoingHttpHeaders = { ...answer.headers };
+    for (const name of HOP_BY_HOP) delete headers[name];
+    if (cookie) headers["set-cookie"] = [...(answer.headers["set-cookie"] ?? []), cookie];
+    res.writeHead(answer.statusCode ?? 502, headers);
+    answer.pipe(res);
+    answer.on("error", () => res.destroy());
+    answer.on("aborted", () => res.destroy());
+  });
+  upstream.on("error", () => {
+    if (res.headersSent) res.destroy();
+    else {
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+      res.end("Service Unavailable: the connection to the instance failed.\n");
+    }
+  });
+  req.pipe(upstream);
+}
+
+/** The raw request head to replay to the container for an upgrade. */
+function requestHead(req: http.IncomingMessage): string {
+  const lines = [`${req.method} ${req.url} HTTP/1.1`];
+  for (const [name, value] of Object.entries(forwardHeaders(req, true))) {
+    for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) lines.push(`${name}: ${v}`);
+  }
+  return `${lines.join("\r\n")}\r\n\r\n`;
+}
+
+/**
+ * Proxies an upgrade (a WebSocket) by replaying its head to the instance and piping the two sockets;
+ * the slot is held until either side closes or the request timeout ends both.
+ */
+export function proxyUpgrade(
+  options: { req: http.IncomingMessage; client: net.Socket; head: Buffer; lease: Lease; cookie: string | undefined } & ProxyLimits,
+): void {
+  const { req, client, head, lease, cookie } = options;
+  const upstream = net.connect(lease.instance.port, "127.0.0.1");
+  track(lease, client);
+  track(lease, upstream);
+  // Cloud Run counts a WebSocket as one request: its whole life is bounded by the request timeout.
+  const timer = setTimeout(() => close(), options.timeoutMs);
+  let closed = false;
+  function close(): void {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    client.destroy();
+    upstream.destroy();
+    lease.release();
+  }
+  client.on("close", close).on("error", close);
+  upstream.on("close", close).on("error", close);
+  upstream.once("connect", () => {
+    upstream.write(requestHead(req));
+    if (head.length > 0) upstream.write(head);
+    client.pipe(upstream);
+    if (!cookie) {
+      upstream.pipe(client);
+      return;
+    }
+    // Add the affinity cookie to the container's handshake answer, then pass bytes through untouched.
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      upstream.off("data", onData);
+      const answerHead = buffered.subarray(0, end).toString("latin1");
+      client.write(Buffer.concat([Buffer.from(`${answerHead}\r\nSet-Cookie: ${cookie}\r\n\r\n`, "latin1"), buffered.subarray(end + 4)]));
+      upstream.pipe(client);
+    };
+    upstream.on("data", onData);
+  });
+}
