@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { AFFINITY_COOKIE } from "./front-end.ts";
-import { isAlive, ready, runService, startHarness, waitFor, type Harness, type Whoami } from "./fixtures/plane-harness.ts";
+import { direct, isAlive, ready, runService, startHarness, waitFor, type Harness, type Whoami } from "./fixtures/plane-harness.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -96,6 +96,22 @@ describe("session affinity", () => {
     expect(moved!.set).toBe(moved!.who.instanceId);
     h.plane.breakAffinity(false);
     for (let n = 0; n < 4; n++) expect((await client.get()).who.instanceId).toBe(client.cookie);
+  });
+
+  it("moves a client with a new cookie when its instance has no free slot", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("full", { concurrency: 1, minInstances: 2, maxInstances: 2, sessionAffinity: true }));
+    const client = new CookieClient(uri);
+    const first = await client.get();
+    const home = ready(h, "full").find((i) => i.id === first.who.instanceId)!;
+    // Another client's request fills the home instance's only slot.
+    const other = fetch(`${uri}/hold`, { headers: { cookie: `${AFFINITY_COOKIE}=${home.id}` } });
+    await waitFor("the home instance to be full", () => ready(h!, "full").find((i) => i.id === home.id)?.inFlight === 1);
+    const moved = await client.get();
+    expect(moved.who.instanceId).not.toBe(home.id);
+    expect(moved.set).toBe(moved.who.instanceId);
+    await direct(home, "/release", "POST");
+    expect((await other).status).toBe(200);
   });
 
   it("sets the cookie on a WebSocket handshake and honours it on the next one", async () => {

@@ -8,6 +8,12 @@ import WebSocket from "ws";
 import { direct, isAlive, logLines, ready, releaseAll, runService, serviceName, startHarness, waitFor, whoami, type Harness, type Whoami } from "./fixtures/plane-harness.ts";
 
 let h: Harness | undefined;
+
+/** Marks promises as handled, so a test that fails before awaiting them reports its own error only. */
+function settled<T>(promises: Promise<T>[]): Promise<T>[] {
+  for (const p of promises) p.catch(() => {});
+  return promises;
+}
 afterEach(async () => {
   await h?.close();
   h = undefined;
@@ -17,7 +23,7 @@ describe("concurrency and scale-out", () => {
   it("starts one instance per concurrent request at concurrency 1", async () => {
     h = await startHarness();
     const { uri } = await h.plane.deploy(runService("fan", { concurrency: 1, maxInstances: 5 }));
-    const held = [0, 1, 2].map(() => whoami(uri, "/hold"));
+    const held = settled([0, 1, 2].map(() => whoami(uri, "/hold")));
     await waitFor("three busy instances", () => ready(h!, "fan").filter((i) => i.inFlight === 1).length === 3);
     expect(h.plane.instances(serviceName("fan"))).toHaveLength(3);
     await releaseAll(h, "fan");
@@ -26,10 +32,22 @@ describe("concurrency and scale-out", () => {
     expect(new Set(replies.map((r) => r.instanceId))).toEqual(new Set(ready(h, "fan").map((i) => i.id)));
   });
 
+  it("fills each instance up to its concurrency before starting another", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("pairs", { concurrency: 2, maxInstances: 5 }));
+    const held = settled([0, 1, 2, 3].map(() => whoami(uri, "/hold")));
+    await waitFor("two full instances", () => ready(h!, "pairs").filter((i) => i.inFlight === 2).length === 2);
+    expect(h.plane.instances(serviceName("pairs"))).toHaveLength(2);
+    await releaseAll(h, "pairs");
+    const replies = await Promise.all(held);
+    expect(new Set(replies.map((r) => r.pid)).size).toBe(2);
+  });
+
   it("queues a request until a slot frees, and answers 429 once the queue timeout passes", async () => {
     h = await startHarness({ queueTimeoutMs: 400 });
-    const { uri } = await h.plane.deploy(runService("capped", { concurrency: 1, maxInstances: 2 }));
-    const held = [0, 1].map(() => whoami(uri, "/hold"));
+    // Both instances warm, so the short queue timeout never races a cold start.
+    const { uri } = await h.plane.deploy(runService("capped", { concurrency: 1, minInstances: 2, maxInstances: 2 }));
+    const held = settled([0, 1].map(() => whoami(uri, "/hold")));
     await waitFor("both instances busy", () => ready(h!, "capped").filter((i) => i.inFlight === 1).length === 2);
 
     const refused = await fetch(`${uri}/whoami`);
@@ -49,7 +67,7 @@ describe("concurrency and scale-out", () => {
 describe("request timeout", () => {
   it("answers 504 when a request overruns, and the instance keeps serving", async () => {
     h = await startHarness();
-    const { uri } = await h.plane.deploy(runService("slow", { concurrency: 1, maxInstances: 1, timeout: "1s" }));
+    const { uri } = await h.plane.deploy(runService("slow", { concurrency: 1, maxInstances: 1, timeout: "0.5s" }));
     const [instance] = ready(h, "slow");
     const res = await fetch(`${uri}/hold`);
     expect(res.status).toBe(504);
@@ -62,7 +80,7 @@ describe("request timeout", () => {
 
   it("closes a WebSocket when the request timeout passes, and the instance keeps running", async () => {
     h = await startHarness();
-    const { uri } = await h.plane.deploy(runService("ws-timeout", { concurrency: 1, maxInstances: 1, timeout: "1s" }));
+    const { uri } = await h.plane.deploy(runService("ws-timeout", { concurrency: 1, maxInstances: 1, timeout: "0.5s" }));
     const [instance] = ready(h, "ws-timeout");
     const socket = new WebSocket(uri.replace("http:", "ws:"));
     const hello = await new Promise<Whoami>((resolve, reject) => {
@@ -104,7 +122,7 @@ describe("idle instances", () => {
     for (const i of warm) expect(isAlive(i.pid!)).toBe(true);
 
     // Scale out past the minimum; once idle, only the extras go.
-    const held = [0, 1, 2].map(() => whoami(uri, "/hold"));
+    const held = settled([0, 1, 2].map(() => whoami(uri, "/hold")));
     await waitFor("three busy instances", () => ready(h!, "warm").filter((i) => i.inFlight === 1).length === 3);
     await releaseAll(h, "warm");
     await Promise.all(held);
