@@ -45,6 +45,12 @@ describe("the container contract", () => {
     expect((await whoami(uri)).instanceId).toBe(instance.id);
   });
 
+  it("passes the container's args after the image's command", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("args", { args: ["--flag", "two words"] }));
+    expect(await (await fetch(`${uri}/argv`)).json()).toEqual(["--flag", "two words"]);
+  });
+
   it("turns output lines into cloud_run_revision entries labelled with the instance id", async () => {
     h = await startHarness();
     const { uri, revision } = await h.plane.deploy(runService("logs"));
@@ -83,14 +89,31 @@ describe("deploying", () => {
     expect((failure as DeployError).reason).toBe("HEALTH_CHECK_CONTAINER_ERROR");
     await waitFor("no instance process", () => descendantsRunning(CONTAINER).length === 0);
     expect(h.plane.instances(serviceName("deaf")).filter((i) => i.state !== "stopped")).toEqual([]);
+    await waitFor("its metadata server to close", () => h!.metadataServers.size === 0);
   });
 
-  it("refuses a container that exits at once with HEALTH_CHECK_CONTAINER_ERROR", async () => {
+  it("refuses a container that exits at once with HEALTH_CHECK_CONTAINER_ERROR, and logs what it wrote", async () => {
     h = await startHarness();
-    h.plane.mapImage("crasher", [process.execPath, "-e", "process.exit(3)"]);
+    h.plane.mapImage("crasher", [process.execPath, "-e", "console.error('cannot read config'); process.exit(3)"]);
     const failure = await h.plane.deploy(runService("crash", { image: "crasher" })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(DeployError);
     expect((failure as DeployError).reason).toBe("HEALTH_CHECK_CONTAINER_ERROR");
+    await waitFor("the crash output in the log", () =>
+      h!.logs.some((e) => e.textPayload === "cannot read config" && e.logName.endsWith("run.googleapis.com%2Fstderr")),
+    );
+    await waitFor("its metadata server to close", () => h!.metadataServers.size === 0);
+  });
+
+  it("keeps the serving revision when a redeploy fails", async () => {
+    h = await startHarness({ startupTimeoutMs: 500, shutdownGraceMs: 300 });
+    const good = await h.plane.deploy(runService("steady", { env: { FIXTURE_GREETING: "good" } }));
+    const [serving] = ready(h, "steady");
+    const failure = await h.plane.deploy(runService("steady", { env: { FIXTURE_MODE: "never-listen" } })).catch((e: unknown) => e);
+    expect((failure as DeployError).reason).toBe("HEALTH_CHECK_CONTAINER_ERROR");
+    const env = (await (await fetch(`${good.uri}/env`)).json()) as Record<string, string>;
+    expect(env).toMatchObject({ K_REVISION: good.revision, FIXTURE_GREETING: "good" });
+    await waitFor("the failed revision's instance to go", () => h!.plane.instances(serviceName("steady")).length === 1);
+    expect(ready(h, "steady").map((i) => i.id)).toEqual([serving.id]);
   });
 
   it("rolls a redeploy to a new revision on the same URL; old instances finish their requests, then stop", async () => {
@@ -112,5 +135,21 @@ describe("deploying", () => {
     await waitFor("the old instance to stop", () => !isAlive(old.pid!));
     const revisions = new Set(h.plane.instances(serviceName("roll")).filter((i) => i.state !== "stopped").map((i) => i.revision));
     expect(revisions).toEqual(new Set([second.revision]));
+  });
+
+  it("serves a request queued during a redeploy from the new revision", async () => {
+    h = await startHarness();
+    const first = await h.plane.deploy(runService("handover", { concurrency: 1, maxInstances: 1 }));
+    const [old] = ready(h, "handover");
+    const holding = whoami(first.uri, "/hold");
+    await waitFor("the old instance to be busy", () => ready(h!, "handover")[0]?.inFlight === 1);
+    const queued = fetch(`${first.uri}/env`).then(async (res) => ({ status: res.status, env: (await res.json().catch(() => ({}))) as Record<string, string> }));
+
+    const second = await h.plane.deploy(runService("handover", { concurrency: 1, maxInstances: 1 }));
+    const answer = await queued;
+    expect(answer.status).toBe(200);
+    expect(answer.env.K_REVISION).toBe(second.revision);
+    await direct(old, "/release", "POST");
+    expect((await holding).pid).toBe(old.pid);
   });
 });

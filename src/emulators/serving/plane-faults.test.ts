@@ -143,6 +143,17 @@ describe("stopping", () => {
     await h.plane.remove(serviceName("doomed"));
   });
 
+  it("remove during a deploy fails the deploy and leaves no process", async () => {
+    h = await startHarness({ coldStartDelayMs: 200 });
+    const deploying = h.plane.deploy(runService("fleeting", { minInstances: 2 })).catch((e: Error) => e);
+    await waitFor("the instances to be starting", () => h!.plane.instances(serviceName("fleeting")).length === 2);
+    await h.plane.remove(serviceName("fleeting"));
+    expect(await deploying).toBeInstanceOf(Error);
+    expect(h.plane.instances(serviceName("fleeting"))).toEqual([]);
+    await waitFor("no instance process", () => descendantsRunning(CONTAINER).length === 0);
+    await waitFor("no metadata server", () => h!.metadataServers.size === 0);
+  });
+
   it("close stops every instance, including starting ones, and their metadata servers", async () => {
     h = await startHarness({ shutdownGraceMs: 300 });
     await h.plane.deploy(runService("a", { minInstances: 2, concurrency: 1 }));

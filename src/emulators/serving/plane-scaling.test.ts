@@ -62,6 +62,26 @@ describe("concurrency and scale-out", () => {
     await releaseAll(h, "capped");
     await Promise.all(held);
   });
+
+  it("answers a WebSocket handshake beyond max instances with 429", async () => {
+    h = await startHarness({ queueTimeoutMs: 300 });
+    const { uri } = await h.plane.deploy(runService("ws-capped", { concurrency: 1, maxInstances: 1 }));
+    const held = settled([whoami(uri, "/hold")]);
+    await waitFor("the instance busy", () => ready(h!, "ws-capped")[0]?.inFlight === 1);
+    const socket = new WebSocket(uri.replace("http:", "ws:"));
+    const status = await new Promise<number>((resolve, reject) => {
+      socket.once("unexpected-response", (_req, res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      socket.once("open", () => reject(new Error("the handshake went through")));
+      socket.once("error", reject);
+    });
+    socket.terminate();
+    expect(status).toBe(429);
+    await releaseAll(h, "ws-capped");
+    await Promise.all(held);
+  });
 });
 
 describe("request timeout", () => {
