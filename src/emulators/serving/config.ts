@@ -3,6 +3,7 @@
  * What the serving plane reads from a Service: the settings of its ingress container and the routing
  * rules of its template, with Cloud Run's defaults applied where the field is unset.
  */
+import { randomInt } from "node:crypto";
 import type { RunService } from "../contracts.ts";
 
 /** The routing and container settings of one revision. */
@@ -90,4 +91,17 @@ export function revisionConfig(service: RunService): RevisionConfig {
  */
 export function instanceArgv(mapped: readonly string[], config: RevisionConfig): string[] {
   return [...mapped, ...config.command, ...config.args];
+}
+
+/**
+ * The new revision's name: the one the Admin API recorded as `latestCreatedRevision`, else Cloud
+ * Run's pattern `SERVICE-0000N-xyz` with N the generation (or the deploy count).
+ */
+export function revisionNameOf(service: RunService, serviceId: string, deploys: number): string {
+  const recorded = String(service.latestCreatedRevision ?? "").split("/").pop();
+  if (recorded) return recorded;
+  const generation = Number(service.generation);
+  const n = Number.isInteger(generation) && generation > 0 ? generation : deploys;
+  const suffix = Array.from({ length: 3 }, () => "abcdefghijklmnopqrstuvwxyz"[randomInt(26)]).join("");
+  return `${serviceId}-${String(n).padStart(5, "0")}-${suffix}`;
 }

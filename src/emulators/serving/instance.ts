@@ -16,8 +16,10 @@ export type InstanceState = "starting" | "ready" | "stopping" | "stopped";
 export interface InstanceExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** Why the plane stopped it ("idle", "killed", ...), or how it exited on its own. */
+  /** Why the plane stopped it ("idle", ...), or how it ended otherwise ("killed", "exited with code 3"). */
   reason: string;
+  /** True when the plane asked it to stop (SIGTERM); false when it crashed, was killed or exited on its own. */
+  planned: boolean;
 }
 
 /** How to run an instance. */
@@ -83,6 +85,7 @@ export class Instance {
   #exited: Promise<void> | undefined;
   readonly #options: InstanceOptions;
   #stopReason = "";
+  #planned = false;
   #killTimer: NodeJS.Timeout | undefined;
 
   constructor(options: InstanceOptions) {
@@ -113,7 +116,7 @@ export class Instance {
       const finish = (code: number | null, signal: NodeJS.Signals | null, how: string) => {
         if (this.exit) return;
         this.state = "stopped";
-        this.exit = { code, signal, reason: this.#stopReason || how };
+        this.exit = { code, signal, reason: this.#stopReason || how, planned: this.#planned };
         void this.#metadata?.close();
         o.onExit(this);
         resolve();
@@ -158,11 +161,12 @@ export class Instance {
   async stop(reason: string, graceMs = this.#options.shutdownGraceMs): Promise<void> {
     if (this.state === "stopped") return;
     this.#stopReason ||= reason;
+    this.#planned ||= this.#stopReason === reason;
     const child = this.#child;
     if (!child) {
       // Not spawned yet: start() sees the state and gives up.
       this.state = "stopped";
-      this.exit = { code: null, signal: null, reason: this.#stopReason };
+      this.exit = { code: null, signal: null, reason: this.#stopReason, planned: true };
       await this.#metadata?.close();
       this.#options.onExit(this);
       return;

@@ -7,14 +7,13 @@
  * An instance runs `[...mapped image command, ...container.command, ...container.args]`: the mapped
  * command plays the image's entrypoint, and the container's `command` and `args` reach it as arguments.
  */
-import { randomInt } from "node:crypto";
 import { DeployError, type Deployment, type LogEntry, type LogSink, type PolicyLookup, type RunService, type ServingBackend } from "../contracts.ts";
-import { lineToEntry } from "../logging/index.ts";
 import { checkInvoker, type IdTokenVerifier } from "./auth.ts";
-import { instanceArgv, revisionConfig } from "./config.ts";
+import { instanceArgv, revisionConfig, revisionNameOf } from "./config.ts";
 import { startFrontEnd, type FrontEnd } from "./front-end.ts";
-import { Instance, type InstanceExit, type InstanceState } from "./instance.ts";
-import { InstancePool, type Revision, type StartReason } from "./pool.ts";
+import { createInstance } from "./instance-factory.ts";
+import type { Instance, InstanceExit, InstanceState } from "./instance.ts";
+import { InstancePool, type Revision } from "./pool.ts";
 
 /** Options of the serving plane; timings default to Cloud Run's ({@link SERVING_DEFAULTS}). */
 export interface ServingPlaneOptions {
@@ -254,7 +253,18 @@ export class ServingPlane implements ServingBackend {
 
   async #createRuntime(serviceName: string): Promise<ServiceRuntime> {
     const pool = new InstancePool({
-      createInstance: (revision, reason, onExit) => this.#newInstance(serviceName, revision, reason, onExit),
+      createInstance: (revision, reason, onExit) =>
+        createInstance({
+          projectId: this.#options.projectId,
+          region: this.#options.region,
+          serviceName,
+          revision,
+          reason,
+          onExit,
+          ingest: (entry) => this.#ingest(entry),
+          startMetadataServer: this.#options.startMetadataServer,
+          ...this.#timings,
+        }),
       idleTimeoutMs: () => this.#timings.idleTimeoutMs,
       queueTimeoutMs: () => this.#timings.queueTimeoutMs,
     });
@@ -291,42 +301,6 @@ export class ServingPlane implements ServingBackend {
     return runtime;
   }
 
-  #newInstance(serviceName: string, revision: Revision, reason: StartReason, onExit: (i: Instance) => void): Instance {
-    const { config } = revision;
-    const { projectId } = this.#options;
-    const resourceLabels = {
-      project_id: projectId,
-      service_name: config.serviceId,
-      revision_name: revision.name,
-      configuration_name: config.serviceId,
-      location: this.#options.region,
-    };
-    const instance: Instance = new Instance({
-      argv: revision.argv,
-      env: {
-        ...config.env,
-        K_SERVICE: config.serviceId,
-        K_REVISION: revision.name,
-        K_CONFIGURATION: config.serviceId,
-        GOOGLE_CLOUD_PROJECT: projectId,
-      },
-      revision: revision.name,
-      onLine: (line, stream) => this.#ingest(lineToEntry(line, { projectId, stream, resourceLabels, instanceId: instance.id })),
-      onExit: (exited) => {
-        if (exited.exit && !/^(idle|the service was removed|a newer revision took over)$/.test(exited.exit.reason)) {
-          this.#ingest(systemEntry(projectId, resourceLabels, exited.id, "WARNING", `Instance stopped: ${exited.exit.reason}.`));
-        }
-        onExit(exited);
-      },
-      startMetadataServer: (instanceId) => this.#options.startMetadataServer({ instanceId, serviceName }),
-      startupTimeoutMs: this.#timings.startupTimeoutMs,
-      shutdownGraceMs: this.#timings.shutdownGraceMs,
-      coldStartDelayMs: this.#timings.coldStartDelayMs,
-    });
-    this.#ingest(systemEntry(projectId, resourceLabels, instance.id, "INFO", `Starting new instance. Reason: ${reason}.`));
-    return instance;
-  }
-
   #ingest(entry: LogEntry): void {
     try {
       this.#options.logs.ingest([entry]);
@@ -334,29 +308,4 @@ export class ServingPlane implements ServingBackend {
       // A failing log sink must not take instances down; Cloud Run's agent drops what it cannot send.
     }
   }
-}
-
-/** A line of Cloud Run's system log (`run.googleapis.com/varlog/system`) about one instance. */
-function systemEntry(projectId: string, labels: Record<string, string>, instanceId: string, severity: string, text: string): LogEntry {
-  return {
-    logName: `projects/${projectId}/logs/run.googleapis.com%2Fvarlog%2Fsystem`,
-    resource: { type: "cloud_run_revision", labels: { ...labels } },
-    timestamp: new Date().toISOString(),
-    severity,
-    labels: { instanceId },
-    textPayload: text,
-  };
-}
-
-/**
- * The new revision's name: the one the Admin API recorded as `latestCreatedRevision`, else Cloud
- * Run's pattern `SERVICE-0000N-xyz` with N the generation (or the deploy count).
- */
-function revisionNameOf(service: RunService, serviceId: string, deploys: number): string {
-  const recorded = String(service.latestCreatedRevision ?? "").split("/").pop();
-  if (recorded) return recorded;
-  const generation = Number(service.generation);
-  const n = Number.isInteger(generation) && generation > 0 ? generation : deploys;
-  const suffix = Array.from({ length: 3 }, () => "abcdefghijklmnopqrstuvwxyz"[randomInt(26)]).join("");
-  return `${serviceId}-${String(n).padStart(5, "0")}-${suffix}`;
 }

@@ -18,7 +18,7 @@ class FakeInstance {
   idleTimer: NodeJS.Timeout | undefined;
   port = 0;
   readonly sockets = new Set();
-  exit: { code: null; signal: null; reason: string } | undefined;
+  exit: { code: null; signal: null; reason: string; planned: boolean } | undefined;
   stopReasons: string[] = [];
   #settle!: { resolve(): void; reject(e: Error): void };
   readonly #started = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
@@ -45,7 +45,7 @@ class FakeInstance {
     if (this.state === "stopped") return;
     this.stopReasons.push(reason);
     this.state = "stopped";
-    this.exit = { code: null, signal: null, reason };
+    this.exit = { code: null, signal: null, reason, planned: reason !== "crashed" };
     this.onExit(this as unknown as Instance);
   }
   /** The process dies on its own. */
@@ -259,9 +259,10 @@ describe("min instances and idle reclaim", () => {
   it("stops idle instances above the minimum after the idle timeout, never the minimum", async () => {
     const { pool, created } = fakePool({ idleMs: 30 });
     await serving(pool, created, revision("r1", { minInstances: 1, maxInstances: 3 }), 1);
-    const held = [await pool.acquire(), pool.acquire()];
+    const first = await pool.acquire();
+    const second = pool.acquire();
     created[1].ready();
-    const leases = [held[0], await held[1]];
+    const leases = [first, await second];
     for (const lease of leases) lease.release();
     await waitUntil(() => created.filter((i) => i.state === "stopped").length === 1);
     const stopped = created.filter((i) => i.state === "stopped");

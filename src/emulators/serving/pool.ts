@@ -19,6 +19,9 @@
  */
 import type { RevisionConfig } from "./config.ts";
 import type { Instance } from "./instance.ts";
+import { RequestQueue, type Lease } from "./queue.ts";
+
+export { QueueTimeoutError, type Lease } from "./queue.ts";
 
 /** A revision of the service: its name and settings. */
 export interface Revision {
@@ -40,18 +43,6 @@ export interface PoolOptions {
   queueTimeoutMs(): number;
 }
 
-/** A slot on an instance, held while a request (or WebSocket) is served. */
-export interface Lease {
-  readonly instance: Instance;
-  /** Frees the slot. Idempotent. */
-  release(): void;
-}
-
-/** No instance could take the request within the queue timeout (Cloud Run answers 429). */
-export class QueueTimeoutError extends Error {
-  override name = "QueueTimeoutError";
-}
-
 /** The instance started for the request could not start (Cloud Run answers 503). */
 export class StartFailedError extends Error {
   override name = "StartFailedError";
@@ -60,12 +51,6 @@ export class StartFailedError extends Error {
 /** The service was removed while the request waited. */
 export class PoolClosedError extends Error {
   override name = "PoolClosedError";
-}
-
-interface Waiter {
-  preferred: string | undefined;
-  grant(lease: Lease): void;
-  fail(error: Error): void;
 }
 
 const HISTORY_LIMIT = 100;
@@ -79,7 +64,7 @@ export class InstancePool {
   readonly #history: Instance[] = [];
   /** Instances that became ready at least once; only their loss may trigger new starts right away. */
   readonly #servedOnce = new WeakSet<Instance>();
-  #waiters: Waiter[] = [];
+  readonly #queue = new RequestQueue();
   #current: Revision | undefined;
   #assignments = 0;
   #closed = false;
@@ -107,7 +92,7 @@ export class InstancePool {
 
   /** Requests waiting for an instance. */
   get queued(): number {
-    return this.#waiters.length;
+    return this.#queue.length;
   }
 
   /**
@@ -151,41 +136,16 @@ export class InstancePool {
     if (!this.#current) return Promise.reject(new StartFailedError("no revision of the service is ready to serve"));
     const free = this.#pick(preferred);
     if (free) return Promise.resolve(this.#lease(free));
-    return new Promise<Lease>((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-      };
-      const waiter: Waiter = {
-        preferred,
-        grant: (lease) => {
-          settle();
-          resolve(lease);
-        },
-        fail: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const onAbort = () => waiter.fail(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
-      const timeoutMs = this.#options.queueTimeoutMs();
-      const timer = setTimeout(
-        () => waiter.fail(new QueueTimeoutError(`no instance was available within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      timer.unref();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(waiter);
-      this.#dispatch();
-    });
+    const queued = this.#queue.enqueue(preferred, this.#options.queueTimeoutMs(), signal);
+    this.#dispatch();
+    return queued;
   }
 
   /** Fails queued requests, stops every instance (SIGTERM, then SIGKILL after the grace) and clears timers. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#minRetryTimer);
-    for (const waiter of [...this.#waiters]) waiter.fail(new PoolClosedError("the service was removed"));
+    for (const waiter of this.#queue.oldest(this.#queue.length)) waiter.fail(new PoolClosedError("the service was removed"));
     await Promise.all([...this.#instances].map((instance) => instance.stop("the service was removed")));
   }
 
@@ -242,8 +202,7 @@ export class InstancePool {
 
   /** Hands free slots to queued requests in order, then starts instances for whatever still waits. */
   #dispatch(): void {
-    while (this.#waiters.length > 0) {
-      const waiter = this.#waiters[0];
+    for (let waiter = this.#queue.first(); waiter; waiter = this.#queue.first()) {
       const instance = this.#pick(waiter.preferred);
       if (!instance) break;
       waiter.grant(this.#lease(instance));
@@ -269,7 +228,7 @@ export class InstancePool {
     if (!current || this.#closed) return;
     let live = this.#liveOfCurrent().length;
     let capacity = this.#startingCapacity();
-    while (this.#waiters.length > capacity && live < current.config.maxInstances) {
+    while (this.#queue.length > capacity && live < current.config.maxInstances) {
       this.#launch(current, "AUTOSCALING").catch((error: Error) => this.#failUnservedWaiters(error));
       live++;
       capacity += current.config.concurrency;
@@ -278,8 +237,7 @@ export class InstancePool {
 
   /** After a cold start failed: the requests no other starting instance will take get the error. */
   #failUnservedWaiters(cause: Error): void {
-    const excess = this.#waiters.length - this.#startingCapacity();
-    for (const waiter of this.#waiters.slice(0, Math.max(0, excess))) {
+    for (const waiter of this.#queue.oldest(this.#queue.length - this.#startingCapacity())) {
       waiter.fail(new StartFailedError(`the instance started for this request failed: ${cause.message}`));
     }
   }
