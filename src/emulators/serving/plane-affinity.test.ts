@@ -114,6 +114,16 @@ describe("session affinity", () => {
     expect((await other).status).toBe(200);
   });
 
+  it("adds its cookie next to the container's own", async () => {
+    h = await startHarness();
+    const uri = await twoInstanceService(h, "cookies");
+    const res = await fetch(`${uri}/cookie`);
+    const who = (await res.json()) as Whoami;
+    const cookies = res.headers.getSetCookie();
+    expect(cookies).toContain("app=1; Path=/");
+    expect(affinityCookieSet(cookies)).toBe(who.instanceId);
+  });
+
   it("sets the cookie on a WebSocket handshake and honours it on the next one", async () => {
     h = await startHarness();
     const client = new CookieClient(await twoInstanceService(h, "ws-sticky"));

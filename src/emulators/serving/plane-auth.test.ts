@@ -134,6 +134,22 @@ describe("a service that needs an invoker", () => {
   });
 });
 
+describe("policy changes", () => {
+  it("apply to the next request", async () => {
+    const token = h.issuer.signIdToken({ aud: privateUrl, email: STRANGER });
+    expect(await status(privateUrl, bearer(token))).toBe(403);
+    const original = h.policies.get(serviceName("private"))!;
+    h.policies.set(serviceName("private"), { bindings: [{ role: "roles/run.invoker", members: [`serviceAccount:${STRANGER}`] }] });
+    try {
+      expect(await status(privateUrl, bearer(token))).toBe(200);
+      expect(await status(privateUrl, bearer(h.issuer.signIdToken({ aud: privateUrl, email: CALLER })))).toBe(403);
+    } finally {
+      h.policies.set(serviceName("private"), original);
+    }
+    expect(await status(privateUrl, bearer(token))).toBe(403);
+  });
+});
+
 describe("a service that needs no invoker", () => {
   it("serves anyone when allUsers may invoke it", async () => {
     expect(await status(publicUrl)).toBe(200);

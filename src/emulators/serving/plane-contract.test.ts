@@ -83,7 +83,8 @@ describe("deploying", () => {
   });
 
   it("refuses a container that never listens with HEALTH_CHECK_CONTAINER_ERROR and leaves no process", async () => {
-    h = await startHarness({ startupTimeoutMs: 500, shutdownGraceMs: 300 });
+    // Long enough for a node process to start on a busy machine, short enough to fail fast.
+    h = await startHarness({ startupTimeoutMs: 2_000, shutdownGraceMs: 300 });
     const failure = await h.plane.deploy(runService("deaf", { env: { FIXTURE_MODE: "never-listen" } })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(DeployError);
     expect((failure as DeployError).reason).toBe("HEALTH_CHECK_CONTAINER_ERROR");
@@ -105,10 +106,11 @@ describe("deploying", () => {
   });
 
   it("keeps the serving revision when a redeploy fails", async () => {
-    h = await startHarness({ startupTimeoutMs: 500, shutdownGraceMs: 300 });
+    h = await startHarness();
     const good = await h.plane.deploy(runService("steady", { env: { FIXTURE_GREETING: "good" } }));
     const [serving] = ready(h, "steady");
-    const failure = await h.plane.deploy(runService("steady", { env: { FIXTURE_MODE: "never-listen" } })).catch((e: unknown) => e);
+    h.plane.mapImage("crasher", [process.execPath, "-e", "process.exit(3)"]);
+    const failure = await h.plane.deploy(runService("steady", { image: "crasher" })).catch((e: unknown) => e);
     expect((failure as DeployError).reason).toBe("HEALTH_CHECK_CONTAINER_ERROR");
     const env = (await (await fetch(`${good.uri}/env`)).json()) as Record<string, string>;
     expect(env).toMatchObject({ K_REVISION: good.revision, FIXTURE_GREETING: "good" });
