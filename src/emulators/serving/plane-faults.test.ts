@@ -8,6 +8,7 @@ import WebSocket from "ws";
 import {
   CONTAINER,
   descendantsRunning,
+  direct,
   isAlive,
   ready,
   releaseAll,
@@ -36,6 +37,29 @@ describe("fault switches", () => {
     expect(after.pid).not.toBe(before.pid);
     expect(after.instanceId).not.toBe(before.instanceId);
     expect(() => h!.plane.killInstance("no-such-instance")).toThrow();
+  });
+
+  it("frees the slot of a client that goes away, and never forwards a request whose client left the queue", async () => {
+    h = await startHarness();
+    const { uri } = await h.plane.deploy(runService("fickle", { concurrency: 1, maxInstances: 1 }));
+    const [instance] = ready(h, "fickle");
+    const leaving = new AbortController();
+    const abandoned = fetch(`${uri}/hold`, { signal: leaving.signal }).catch((e: Error) => e);
+    await waitFor("the request in flight", () => ready(h!, "fickle")[0]?.inFlight === 1);
+    const keeping = whoami(uri, "/hold");
+    const queueLeaving = new AbortController();
+    const gaveUp = fetch(`${uri}/whoami`, { signal: queueLeaving.signal }).catch((e: Error) => e);
+    // The queued ones wait on the single busy slot; the held one reaches the instance when it frees.
+    leaving.abort();
+    await abandoned;
+    await waitFor("the held request to take the slot", async () => (await direct<{ served: number }>(instance, "/count")).served === 2);
+    queueLeaving.abort();
+    await gaveUp;
+    await direct(instance, "/release", "POST");
+    expect((await keeping).pid).toBe(instance.pid);
+    await waitFor("the slot to be free", () => ready(h!, "fickle")[0]?.inFlight === 0);
+    // /hold twice, then this one: the request that left the queue never reached the container.
+    expect((await whoami(uri)).served).toBe(3);
   });
 
   it("dropConnections breaks open requests and WebSockets; the instance keeps serving", async () => {
@@ -141,6 +165,21 @@ describe("stopping", () => {
     await expect(fetch(`${doomed.uri}/whoami`)).rejects.toThrow();
     expect((await whoami(kept.uri)).pid).toBe(ready(h, "kept")[0].pid);
     await h.plane.remove(serviceName("doomed"));
+  });
+
+  it("does not reclaim an instance while a WebSocket is open on it", async () => {
+    h = await startHarness({ idleTimeoutMs: 300 });
+    const { uri } = await h.plane.deploy(runService("chatty", { concurrency: 1 }));
+    const [instance] = ready(h, "chatty");
+    const socket = new WebSocket(uri.replace("http:", "ws:"));
+    await new Promise((resolve, reject) => socket.once("message", resolve).once("error", reject));
+    // A second service deployed now shows when an idle timeout has passed.
+    await h.plane.deploy(runService("clock", { concurrency: 1 }));
+    await waitFor("the other service's idle instance to go", () => h!.plane.instances(serviceName("clock")).length === 0);
+    expect(ready(h, "chatty").map((i) => i.id)).toEqual([instance.id]);
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+    await waitFor("the instance to be reclaimed once the socket closed", () => h!.plane.instances(serviceName("chatty")).length === 0);
   });
 
   it("remove during a deploy fails the deploy and leaves no process", async () => {
