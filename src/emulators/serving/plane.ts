@@ -13,7 +13,7 @@ import { instanceArgv, revisionConfig, revisionNameOf } from "./config.ts";
 import { startFrontEnd, type FrontEnd } from "./front-end.ts";
 import { createInstance } from "./instance-factory.ts";
 import type { Instance, InstanceExit, InstanceState } from "./instance.ts";
-import { InstancePool, type Revision } from "./pool.ts";
+import { InstancePool, PoolClosedError, type Revision } from "./pool.ts";
 
 /** Options of the serving plane; timings default to Cloud Run's ({@link SERVING_DEFAULTS}). */
 export interface ServingPlaneOptions {
@@ -79,7 +79,7 @@ interface ServiceRuntime {
   pool: InstancePool;
   revisions: number;
   /** Deploys of one service run one after another. */
-  queue: Promise<unknown>;
+  rollouts: Promise<unknown>;
 }
 
 /** Runs deployed services as local processes behind per-service loopback URLs. */
@@ -123,7 +123,7 @@ export class ServingPlane implements ServingBackend {
       );
     }
     const runtime = await this.#runtimeOf(config.serviceName);
-    const rollout = runtime.queue.then(async (): Promise<Deployment> => {
+    const rollout = runtime.rollouts.then(async (): Promise<Deployment> => {
       runtime.revisions++;
       const name = revisionNameOf(service, config.serviceId, runtime.revisions);
       const revision: Revision = { name, config, argv: instanceArgv(mapped, config) };
@@ -131,6 +131,9 @@ export class ServingPlane implements ServingBackend {
         // Like Cloud Run, a deploy starts an instance to check the container serves, even with no minimum.
         await runtime.pool.prepare(revision, Math.max(1, config.minInstances));
       } catch (err) {
+        if (err instanceof PoolClosedError) {
+          throw new DeployError(`The service was removed before revision '${name}' became ready.`, "INTERNAL");
+        }
         throw new DeployError(
           `Revision '${name}' is not ready and cannot serve traffic. The user-provided container failed to start ` +
             `and listen on the port defined by the PORT environment variable within the allocated timeout: ${(err as Error).message}`,
@@ -140,7 +143,7 @@ export class ServingPlane implements ServingBackend {
       runtime.pool.activate(revision);
       return { uri: runtime.frontEnd.url, revision: name };
     });
-    runtime.queue = rollout.catch(() => undefined);
+    runtime.rollouts = rollout.catch(() => undefined);
     return rollout;
   }
 
@@ -296,7 +299,7 @@ export class ServingPlane implements ServingBackend {
       await frontEnd.close();
       throw new DeployError("The service was removed while it was being created.", "INTERNAL");
     }
-    const runtime: ServiceRuntime = { frontEnd, pool, revisions: 0, queue: Promise.resolve() };
+    const runtime: ServiceRuntime = { frontEnd, pool, revisions: 0, rollouts: Promise.resolve() };
     this.#ready.set(serviceName, runtime);
     return runtime;
   }

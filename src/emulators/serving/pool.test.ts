@@ -44,6 +44,8 @@ class FakeInstance {
   async stop(reason: string): Promise<void> {
     if (this.state === "stopped") return;
     this.stopReasons.push(reason);
+    // Like a real instance, one stopped while starting fails its start.
+    if (this.state === "starting") this.#settle.reject(new Error(`stopped while starting: ${reason}`));
     this.state = "stopped";
     this.exit = { code: null, signal: null, reason, planned: reason !== "crashed" };
     this.onExit(this as unknown as Instance);
@@ -238,6 +240,35 @@ describe("revisions", () => {
     const queued = pool.acquire();
     const [fresh] = await serving(pool, created, revision("r2"));
     expect((await queued).instance.id).toBe(fresh.id);
+  });
+});
+
+describe("rolls during cold starts and removals during deploys", () => {
+  it("a cold start cut short by a roll does not fail requests the new revision can still serve", async () => {
+    const { pool, created } = fakePool();
+    await serving(pool, created, revision("r1", { maxInstances: 3 }));
+    await pool.acquire();
+    const [q1, q2] = [pool.acquire(), pool.acquire()];
+    const coldStarts = created.slice(1);
+    expect(coldStarts.map((i) => i.state)).toEqual(["starting", "starting"]);
+    // r2 has room for one request at a time: q1 takes it, q2 must wait for it to free.
+    const [fresh] = await serving(pool, created, revision("r2", { maxInstances: 1 }));
+    expect(coldStarts.map((i) => i.stopReasons)).toEqual([["a newer revision took over"], ["a newer revision took over"]]);
+    const first = await q1;
+    expect(first.instance.id).toBe(fresh.id);
+    await tick();
+    expect(pool.queued).toBe(1);
+    first.release();
+    expect((await q2).instance.id).toBe(fresh.id);
+  });
+
+  it("a deploy interrupted by close fails with PoolClosedError and starts nothing more", async () => {
+    const { pool, created } = fakePool();
+    const prepared = pool.prepare(revision("r1"), 1);
+    await pool.close();
+    await expect(prepared).rejects.toBeInstanceOf(PoolClosedError);
+    await expect(pool.prepare(revision("r2"), 1)).rejects.toBeInstanceOf(PoolClosedError);
+    expect(created).toHaveLength(1);
   });
 });
 

@@ -107,7 +107,7 @@ export class InstancePool {
     await Promise.all(
       results.map((r) => (r.status === "fulfilled" ? r.value.stop("the revision failed to become ready", 0) : undefined)),
     );
-    throw failed.reason;
+    throw this.#closed ? new PoolClosedError("the service was removed") : failed.reason;
   }
 
   /** Routes all traffic to `revision` from now on; instances of other revisions drain, then stop. */
@@ -229,7 +229,11 @@ export class InstancePool {
     let live = this.#liveOfCurrent().length;
     let capacity = this.#startingCapacity();
     while (this.#queue.length > capacity && live < current.config.maxInstances) {
-      this.#launch(current, "AUTOSCALING").catch((error: Error) => this.#failUnservedWaiters(error));
+      this.#launch(current, "AUTOSCALING").catch((error: Error) => {
+        // A start cut short by a roll leaves the queue to the new revision.
+        if (this.#current === current) this.#failUnservedWaiters(error);
+        else this.#dispatch();
+      });
       live++;
       capacity += current.config.concurrency;
     }
@@ -265,6 +269,7 @@ export class InstancePool {
 
   /** Creates and starts an instance; resolves with it once it listens, rejects if it cannot start. */
   async #launch(revision: Revision, reason: StartReason): Promise<Instance> {
+    if (this.#closed) throw new PoolClosedError("the service was removed");
     const instance = this.#options.createInstance(revision, reason, (exited) => this.#onExit(exited));
     this.#instances.add(instance);
     try {
