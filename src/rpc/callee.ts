@@ -4,9 +4,8 @@
  * REPLY, ERROR or streamed reply per call. A call's `ctx.signal` aborts when the caller cancels, its
  * deadline passes on the caller's side, or the link drops.
  */
-import { BigmachineError, errorOf, errorToWire, remoteError } from "../errors.ts";
-import { decodeRange, encode } from "./codec.ts";
-import { bareFrame, parseCall, payloadFrame, readU32 } from "./frames.ts";
+import { BigmachineError, errorOf, remoteError } from "../errors.ts";
+import { bareFrame, callFlags, callMethod, callPayloadStart, encodeValue, errorFrame, frameValue, payloadFrame, readU32, valueFlag } from "./frames.ts";
 import { CALL_FLAG_STREAM_ARG, FROM_CALLEE, FrameKind, HEADER_BYTES } from "./protocol.ts";
 import type { StatsTable } from "./stats.ts";
 import { closeIterator, isStreamable, RemoteStream, StreamProducer } from "./stream.ts";
@@ -89,7 +88,7 @@ export class Callee {
           return;
         }
         try {
-          call.argStream.fail(remoteError(decodeRange(frame, HEADER_BYTES, frame.byteLength), call.method));
+          call.argStream.fail(remoteError(frameValue(frame, HEADER_BYTES), call.method));
         } catch (err) {
           call.argStream.fail(err as BigmachineError);
         }
@@ -116,24 +115,24 @@ export class Callee {
   #accept(id: number, frame: Uint8Array): void {
     if (this.#closed) return;
     if (this.#calls.has(id)) return this.#protocolError(`call id ${id} is already in use`);
-    const parsed = parseCall(frame);
-    if (parsed === undefined) return this.#protocolError("truncated CALL frame");
-    const call = new IncomingCall(id, parsed.method, frame.byteLength);
+    const payloadStart = callPayloadStart(frame);
+    if (payloadStart < 0) return this.#protocolError("truncated CALL frame");
+    const call = new IncomingCall(id, callMethod(frame, payloadStart), frame.byteLength);
     if (this.#dispatcher === undefined) {
       return this.#answerError(call, errorOf("not-supported", `${this.#wire.prefix}this end of the link serves no calls`, { severity: "fatal" }));
     }
     let arg: unknown;
-    if (parsed.flags & CALL_FLAG_STREAM_ARG) {
+    if (callFlags(frame) & CALL_FLAG_STREAM_ARG) {
       arg = call.argStream = new RemoteStream(this.#wire, id, {
         direction: FROM_CALLEE,
         onCancel: () => this.#wire.link.send(bareFrame(FrameKind.CANCEL | FROM_CALLEE, id)),
         traffic: (bytes) => this.#stats.bytes(call.method, bytes, 0),
       });
     } else {
-      const size = frame.byteLength - parsed.payloadStart;
+      const size = frame.byteLength - payloadStart;
       try {
         if (size > this.#wire.maxMessageBytes) throw this.#wire.tooLarge(`argument of ${call.method}`, size);
-        arg = decodeRange(frame, parsed.payloadStart, frame.byteLength);
+        arg = frameValue(frame, payloadStart);
       } catch (err) {
         return this.#answerError(call, err);
       }
@@ -165,9 +164,10 @@ export class Callee {
     }
     let frame: Uint8Array;
     try {
-      const payload = encode(reply);
+      const flag = valueFlag(reply);
+      const payload = encodeValue(reply, flag);
       if (payload.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge(`reply of ${call.method}`, payload.byteLength);
-      frame = payloadFrame(FrameKind.REPLY | FROM_CALLEE, call.id, payload);
+      frame = payloadFrame(FrameKind.REPLY | FROM_CALLEE | flag, call.id, payload);
     } catch (err) {
       this.#answerError(call, err);
       this.#finish(call);
@@ -184,7 +184,7 @@ export class Callee {
   }
 
   #answerError(call: IncomingCall, err: unknown): void {
-    this.#answer(call, false, payloadFrame(FrameKind.ERROR | FROM_CALLEE, call.id, encode(errorToWire(err))));
+    this.#answer(call, false, errorFrame(FrameKind.ERROR | FROM_CALLEE, call.id, err));
   }
 
   #cancel(call: IncomingCall, reason: BigmachineError): void {

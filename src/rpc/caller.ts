@@ -4,10 +4,9 @@
  * call settles, by reply, error, cancellation, deadline or the link going away.
  */
 import { BigmachineError, errorOf, remoteError } from "../errors.ts";
-import { decodeRange, encode } from "./codec.ts";
 import { deadlines, type Expiring } from "./deadlines.ts";
 import { CallFaults } from "./faults.ts";
-import { bareFrame, callFrame, methodBytes, readU32 } from "./frames.ts";
+import { bareFrame, callFrame, encodeValue, frameValue, methodBytes, readU32, valueFlag } from "./frames.ts";
 import { CALL_FLAG_STREAM_ARG, FrameKind, HEADER_BYTES } from "./protocol.ts";
 import { StatsTable } from "./stats.ts";
 import { isStreamable, RemoteStream, StreamProducer } from "./stream.ts";
@@ -79,9 +78,10 @@ export class Caller {
     const streamed = isStreamable(arg);
     let frame: Uint8Array;
     try {
-      const payload = streamed ? NO_BYTES : encode(arg);
+      const flag = streamed ? 0 : valueFlag(arg);
+      const payload = streamed ? NO_BYTES : encodeValue(arg, flag);
       if (payload.byteLength > this.wire.maxMessageBytes) throw this.wire.tooLarge(`argument of ${method}`, payload.byteLength);
-      frame = callFrame(id, streamed ? CALL_FLAG_STREAM_ARG : 0, methodBytes(method), payload);
+      frame = callFrame(id, streamed ? CALL_FLAG_STREAM_ARG : 0, methodBytes(method), payload, flag);
     } catch (err) {
       return this.#refuse(method, err);
     }
@@ -119,7 +119,7 @@ export class Caller {
         try {
           const size = frame.byteLength - HEADER_BYTES;
           if (size > this.wire.maxMessageBytes) throw this.wire.tooLarge(`reply of ${call.method}`, size);
-          value = decodeRange(frame, HEADER_BYTES, frame.byteLength);
+          value = frameValue(frame, HEADER_BYTES);
         } catch (err) {
           this.fail(call, err as BigmachineError, false, frame.byteLength);
           return;
@@ -131,7 +131,7 @@ export class Caller {
       case FrameKind.ERROR: {
         let wire: unknown;
         try {
-          wire = decodeRange(frame, HEADER_BYTES, frame.byteLength);
+          wire = frameValue(frame, HEADER_BYTES);
         } catch (err) {
           wire = { kind: "invalid", severity: "unknown", message: `undecodable error reply: ${(err as Error).message}` };
         }
@@ -218,7 +218,7 @@ export class Caller {
 
   #streamError(frame: Uint8Array, method: string): BigmachineError {
     try {
-      return remoteError(decodeRange(frame, HEADER_BYTES, frame.byteLength), method);
+      return remoteError(frameValue(frame, HEADER_BYTES), method);
     } catch (err) {
       return errorOf("invalid", `${this.wire.prefix}${method}: stream failed with an undecodable error: ${(err as Error).message}`);
     }

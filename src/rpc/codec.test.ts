@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BigmachineError, isKind } from "../errors.ts";
-import { decode, decodeRange, encode } from "./codec.ts";
+import { decode, decodeRange, encode, encodeAs, isPlainValue } from "./codec.ts";
 
 const roundTrip = (value: unknown) => decode(encode(value));
 
@@ -70,5 +70,23 @@ describe("codec", () => {
       err = e;
     }
     expect(isKind(err, "invalid")).toBe(true);
+  });
+});
+
+describe("codec plain form", () => {
+  it("is used only for values it carries exactly", () => {
+    expect(isPlainValue({ a: [1, "x", { b: new Date(1), c: new Uint8Array(2), d: new Float32Array(1) }], e: null })).toBe(true);
+    expect(isPlainValue({ a: new Map() })).toBe(false);
+    expect(isPlainValue([new Set([1])])).toBe(false);
+    expect(isPlainValue({ instance: new (class Point { x = 1 })() })).toBe(false);
+    expect(isPlainValue(Object.create(null))).toBe(false);
+    expect(isPlainValue(Array.from({ length: 1000 }, (_, i) => ({ i })))).toBe(false); // too large to check
+    expect(isPlainValue("s")).toBe(true);
+  });
+
+  it("round-trips plain values in the plain form", () => {
+    const value = { a: [1, "x", { b: new Date(1), c: new Uint8Array([1, 2]) }], n: 10n, u: undefined };
+    const bytes = encodeAs(value, true);
+    expect(decodeRange(bytes, 0, bytes.byteLength, true)).toEqual(value);
   });
 });

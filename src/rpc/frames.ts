@@ -3,8 +3,25 @@
  * Building and reading the binary frames described in `protocol.ts`. Builders allocate one buffer per
  * frame (small ones come from Node's shared pool) and copy the payload into it once.
  */
-import { errorOf } from "../errors.ts";
-import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES } from "./protocol.ts";
+import { errorOf, errorToWire } from "../errors.ts";
+import { decodeRange, encodeAs, isPlainValue } from "./codec.ts";
+import { allocFrame } from "./frame-pool.ts";
+import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES, PLAIN_VALUE } from "./protocol.ts";
+
+/** The kind-byte flag for carrying `value`: {@link PLAIN_VALUE} when the plain form is exact, else 0. */
+export function valueFlag(value: unknown): number {
+  return isPlainValue(value) ? PLAIN_VALUE : 0;
+}
+
+/** Encodes `value` in the form `flag` (from {@link valueFlag}) names. Throws kind `invalid`. */
+export function encodeValue(value: unknown, flag: number): Uint8Array {
+  return encodeAs(value, flag !== 0);
+}
+
+/** Decodes the value of `frame` from `start` to its end, in the form its kind byte names. */
+export function frameValue(frame: Uint8Array, start: number): unknown {
+  return decodeRange(frame, start, frame.byteLength, (frame[0] & PLAIN_VALUE) !== 0);
+}
 
 function writeHeader(frame: Buffer, kind: number, id: number): void {
   frame[0] = kind;
@@ -13,10 +30,16 @@ function writeHeader(frame: Buffer, kind: number, id: number): void {
 
 /** A frame of `kind` whose payload is `payload` (REPLY, ERROR, DATA, BYTES, END). */
 export function payloadFrame(kind: number, id: number, payload: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength);
+  const frame = allocFrame(HEADER_BYTES + payload.byteLength);
   writeHeader(frame, kind, id);
   frame.set(payload, HEADER_BYTES);
   return frame;
+}
+
+/** A frame of `kind` (ERROR or END) carrying `err` as a WireError. */
+export function errorFrame(kind: number, id: number, err: unknown): Buffer {
+  // A WireError is strings and nested WireErrors: always exact in the plain form.
+  return payloadFrame(kind | PLAIN_VALUE, id, encodeAs(errorToWire(err), true));
 }
 
 /** A frame of `kind` with nothing after the header (STREAM, END, CANCEL). */
@@ -53,11 +76,11 @@ export function methodBytes(method: string): Buffer {
   return bytes;
 }
 
-/** A CALL frame; `payload` is empty when the argument is streamed. */
-export function callFrame(id: number, flags: number, method: Buffer, payload: Uint8Array): Buffer {
+/** A CALL frame; `payload` is empty when the argument is streamed. `valueFlags` is 0 or {@link PLAIN_VALUE}. */
+export function callFrame(id: number, flags: number, method: Buffer, payload: Uint8Array, valueFlags = 0): Buffer {
   const offset = CALL_HEADER_BYTES + method.byteLength;
-  const frame = Buffer.allocUnsafe(offset + payload.byteLength);
-  writeHeader(frame, FrameKind.CALL, id);
+  const frame = allocFrame(offset + payload.byteLength);
+  writeHeader(frame, FrameKind.CALL | valueFlags, id);
   frame[HEADER_BYTES] = flags;
   frame[HEADER_BYTES + 1] = method.byteLength;
   method.copy(frame, CALL_HEADER_BYTES);
@@ -77,14 +100,21 @@ export function readU32(frame: Uint8Array, offset: number): number {
 
 const utf8 = new TextDecoder();
 
-/** The parts of a CALL frame, or undefined if it is too short to hold them. */
-export function parseCall(frame: Uint8Array): { flags: number; method: string; payloadStart: number } | undefined {
-  if (frame.byteLength < CALL_HEADER_BYTES) return undefined;
-  const length = frame[HEADER_BYTES + 1];
-  const payloadStart = CALL_HEADER_BYTES + length;
-  if (frame.byteLength < payloadStart) return undefined;
-  const method = Buffer.isBuffer(frame)
+/** Where a CALL frame's argument starts, or -1 if the frame is too short to hold its header and method. */
+export function callPayloadStart(frame: Uint8Array): number {
+  if (frame.byteLength < CALL_HEADER_BYTES) return -1;
+  const payloadStart = CALL_HEADER_BYTES + frame[HEADER_BYTES + 1];
+  return frame.byteLength < payloadStart ? -1 : payloadStart;
+}
+
+/** The flags byte of a CALL frame. */
+export function callFlags(frame: Uint8Array): number {
+  return frame[HEADER_BYTES];
+}
+
+/** The method name of a CALL frame whose argument starts at `payloadStart`. */
+export function callMethod(frame: Uint8Array, payloadStart: number): string {
+  return Buffer.isBuffer(frame)
     ? frame.toString("utf8", CALL_HEADER_BYTES, payloadStart)
     : utf8.decode(frame.subarray(CALL_HEADER_BYTES, payloadStart));
-  return { flags: frame[HEADER_BYTES], method, payloadStart };
 }

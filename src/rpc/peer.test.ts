@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { BigmachineError, isKind } from "../errors.ts";
 import { deadlines } from "./deadlines.ts";
+import { frameValue } from "./frames.ts";
+import { PLAIN_VALUE } from "./protocol.ts";
 import { linkPair } from "./memory-link.ts";
 import { RpcPeer, type RpcPeerOptions } from "./peer.ts";
 import { RpcServer } from "./server.ts";
@@ -255,25 +257,24 @@ describe("RpcPeer with a misbehaving far side", () => {
 
   it("answers a CALL whose argument does not decode with invalid, and keeps serving", async () => {
     const { raw, frames, isClosed, peer } = rawClient();
-    const { encode, decodeRange } = await import("./codec.ts");
+    const { encode } = await import("./codec.ts");
     raw.send(await callFrameBytes(7, "T.echo", new Uint8Array([0x92, 1])));
     raw.send(await callFrameBytes(8, "T.echo", encode("fine")));
     await until(() => frames.length === 2, "two answers");
-    expect(frames[0][0]).toBe(0x83); // ERROR from the callee
-    const wire = decodeRange(frames[0], 5, frames[0].byteLength) as { kind: string };
+    expect(frames[0][0] & ~PLAIN_VALUE).toBe(0x83); // ERROR from the callee
+    const wire = frameValue(frames[0], 5) as { kind: string };
     expect(wire.kind).toBe("invalid");
-    expect(frames[1][0]).toBe(0x82); // REPLY
-    expect(decodeRange(frames[1], 5, frames[1].byteLength)).toBe("fine");
+    expect(frames[1][0] & ~PLAIN_VALUE).toBe(0x82); // REPLY
+    expect(frameValue(frames[1], 5)).toBe("fine");
     expect(isClosed()).toBe(false);
     expect(peer.isClosed).toBe(false);
   });
 
   it("answers an oversized CALL frame with invalid", async () => {
     const { raw, frames } = rawClient();
-    const { decodeRange } = await import("./codec.ts");
     raw.send(await callFrameBytes(9, "T.echo", new Uint8Array(4096)));
     await until(() => frames.length === 1, "an answer");
-    expect((decodeRange(frames[0], 5, frames[0].byteLength) as { kind: string }).kind).toBe("invalid");
+    expect((frameValue(frames[0], 5) as { kind: string }).kind).toBe("invalid");
   });
 
   it("ignores frames for unknown calls", async () => {

@@ -10,7 +10,7 @@ import { Callee } from "./callee.ts";
 import { Caller } from "./caller.ts";
 import type { FaultInjector } from "./faults.ts";
 import { frameId } from "./frames.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES, FROM_CALLEE, FrameKind, HEADER_BYTES } from "./protocol.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, FROM_CALLEE, FrameKind, HEADER_BYTES, KIND_MASK } from "./protocol.ts";
 import { StatsTable } from "./stats.ts";
 import type { CallOptions, Dispatcher, Link, MethodStats } from "./types.ts";
 import { Wire } from "./wire.ts";
@@ -27,9 +27,10 @@ export interface RpcPeerOptions {
   servedStats?: StatsTable;
 }
 
-// Frame kinds each direction may carry; anything else means the ends disagree on the protocol.
-const FROM_CALLER_KINDS = new Set<number>([FrameKind.CALL, FrameKind.DATA, FrameKind.BYTES, FrameKind.END, FrameKind.CREDIT, FrameKind.CANCEL]);
-const FROM_CALLEE_KINDS = new Set<number>([FrameKind.REPLY, FrameKind.ERROR, FrameKind.STREAM, FrameKind.DATA, FrameKind.BYTES, FrameKind.END, FrameKind.CREDIT, FrameKind.CANCEL]);
+// Frame kinds each direction may carry, as bit sets; anything else means the ends disagree on the protocol.
+const kindBits = (...kinds: number[]) => kinds.reduce((bits, kind) => bits | (1 << kind), 0);
+const FROM_CALLER_KINDS = kindBits(FrameKind.CALL, FrameKind.DATA, FrameKind.BYTES, FrameKind.END, FrameKind.CREDIT, FrameKind.CANCEL);
+const FROM_CALLEE_KINDS = kindBits(FrameKind.REPLY, FrameKind.ERROR, FrameKind.STREAM, FrameKind.DATA, FrameKind.BYTES, FrameKind.END, FrameKind.CREDIT, FrameKind.CANCEL);
 
 /**
  * One end of an RPC link. Every call settles: with the reply, the far side's error (kind `remote`), or
@@ -99,13 +100,13 @@ export class RpcPeer {
     if (this.#isClosed) return;
     if (frame.byteLength < HEADER_BYTES) return this.#protocolError(`frame of ${frame.byteLength} bytes is shorter than a header`);
     const kindByte = frame[0];
-    const kind = kindByte & ~FROM_CALLEE;
+    const kind = kindByte & KIND_MASK;
     const id = frameId(frame);
     if (kindByte & FROM_CALLEE) {
-      if (!FROM_CALLEE_KINDS.has(kind)) return this.#protocolError(`unknown frame kind ${kindByte} from a callee`);
+      if (((FROM_CALLEE_KINDS >>> kind) & 1) === 0) return this.#protocolError(`unknown frame kind ${kindByte} from a callee`);
       this.#caller.onFrame(kind, id, frame);
     } else {
-      if (!FROM_CALLER_KINDS.has(kind)) return this.#protocolError(`unknown frame kind ${kindByte} from a caller`);
+      if (((FROM_CALLER_KINDS >>> kind) & 1) === 0) return this.#protocolError(`unknown frame kind ${kindByte} from a caller`);
       this.#callee.onFrame(kind, id, frame);
     }
   }

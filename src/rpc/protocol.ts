@@ -18,7 +18,9 @@
  * Every frame starts with a 5-byte header: one kind byte and the call id as a big-endian u32. Call ids
  * are chosen by the caller, so each end has its own id space; bit 7 of the kind byte (`FROM_CALLEE`)
  * says which one a frame belongs to: clear on frames the caller sends, set on frames the callee sends.
- * Values are MessagePack (see `codec.ts`).
+ * Values are MessagePack (see `codec.ts`); bit 6 (`PLAIN_VALUE`) says the frame's value is in the
+ * plain form (objects as standard maps, no record extension) rather than the record form. The low six
+ * bits are the kind.
  *
  * | kind | name   | sent by  | after the header                                                    |
  * |------|--------|----------|---------------------------------------------------------------------|
@@ -71,14 +73,19 @@ export const WS_MAX_PAYLOAD_BYTES = 2 * DEFAULT_MAX_MESSAGE_BYTES;
 /** Initial (and steady) credit of a stream, in items. */
 export const STREAM_WINDOW_ITEMS = 256;
 /** Initial (and steady) credit of a stream, in frame bytes. */
-export const STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
+export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Stream producers pause while the link has more than this many bytes queued. */
-export const LINK_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+export const LINK_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /** Bit 7 of the kind byte: the frame travels from callee to caller. */
 export const FROM_CALLEE = 0x80;
 
-/** Frame kinds (the low 7 bits of the kind byte). */
+/** Bit 6 of the kind byte: the frame's value is in the codec's plain form. */
+export const PLAIN_VALUE = 0x40;
+/** The bits of the kind byte that hold the kind. */
+export const KIND_MASK = 0x3f;
+
+/** Frame kinds (the low six bits of the kind byte). */
 export const FrameKind = {
   CALL: 1,
   REPLY: 2,

@@ -4,10 +4,9 @@
  * frames within the credit its consumer grants, and {@link RemoteStream} is the `AsyncIterable` the
  * consumer reads, granting credit as its reader takes items.
  */
-import { BigmachineError, errorToWire, errorOf } from "../errors.ts";
-import { encode, decodeRange } from "./codec.ts";
-import { bareFrame, creditFrame, payloadFrame } from "./frames.ts";
-import { FrameKind, HEADER_BYTES, STREAM_WINDOW_BYTES, STREAM_WINDOW_ITEMS } from "./protocol.ts";
+import { BigmachineError, errorOf } from "../errors.ts";
+import { bareFrame, creditFrame, encodeValue, errorFrame, frameValue, payloadFrame, valueFlag } from "./frames.ts";
+import { FrameKind, HEADER_BYTES, KIND_MASK, STREAM_WINDOW_BYTES, STREAM_WINDOW_ITEMS } from "./protocol.ts";
 import type { Wire } from "./wire.ts";
 
 /**
@@ -101,7 +100,7 @@ export class StreamProducer {
       }
     } catch (err) {
       this.#finished = true;
-      if (!this.#stopped) this.#send(payloadFrame(FrameKind.END | this.#direction, this.#id, encode(errorToWire(err))));
+      if (!this.#stopped) this.#send(errorFrame(FrameKind.END | this.#direction, this.#id, err));
       // The source may have failed (then it is done) or our encoding did (then release it).
       closeIterator(this.#iterator);
     }
@@ -109,10 +108,14 @@ export class StreamProducer {
 
   #itemFrame(item: unknown): Uint8Array {
     // Byte items go as they are: no encoding, one copy into the frame, none on the receiving side.
-    const raw = item instanceof Uint8Array;
-    const payload = raw ? item : encode(item);
+    if (item instanceof Uint8Array) {
+      if (item.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge("stream item", item.byteLength);
+      return payloadFrame(FrameKind.BYTES | this.#direction, this.#id, item);
+    }
+    const flag = valueFlag(item);
+    const payload = encodeValue(item, flag);
     if (payload.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge("stream item", payload.byteLength);
-    return payloadFrame((raw ? FrameKind.BYTES : FrameKind.DATA) | this.#direction, this.#id, payload);
+    return payloadFrame(FrameKind.DATA | this.#direction | flag, this.#id, payload);
   }
 
   #send(frame: Uint8Array): void {
@@ -246,7 +249,7 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T> {
   #read(frame: Uint8Array): IteratorResult<T> {
     let value: unknown;
     try {
-      value = (frame[0] & 0x7f) === FrameKind.BYTES ? frame.subarray(HEADER_BYTES) : decodeRange(frame, HEADER_BYTES, frame.byteLength);
+      value = (frame[0] & KIND_MASK) === FrameKind.BYTES ? frame.subarray(HEADER_BYTES) : frameValue(frame, HEADER_BYTES);
     } catch (err) {
       const failure = err instanceof BigmachineError ? err : errorOf("invalid", String(err));
       this.#frames = [];
