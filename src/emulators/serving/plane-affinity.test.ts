@@ -114,6 +114,18 @@ describe("session affinity", () => {
     expect((await other).status).toBe(200);
   });
 
+  it("moves a client whose instance belongs to a replaced revision to the new one", async () => {
+    h = await startHarness();
+    const uri = await twoInstanceService(h, "rolled");
+    const client = new CookieClient(uri);
+    const before = await client.get();
+    const { revision } = await h.plane.deploy(runService("rolled", { concurrency: 10, minInstances: 2, maxInstances: 2, sessionAffinity: true }));
+    const after = await client.get();
+    expect(after.who.instanceId).not.toBe(before.who.instanceId);
+    expect(after.set).toBe(after.who.instanceId);
+    expect(ready(h, "rolled").find((i) => i.id === after.who.instanceId)?.revision).toBe(revision);
+  });
+
   it("adds its cookie next to the container's own", async () => {
     h = await startHarness();
     const uri = await twoInstanceService(h, "cookies");
