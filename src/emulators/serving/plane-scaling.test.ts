@@ -120,8 +120,10 @@ describe("idle instances", () => {
     await h.plane.deploy(runService("idle", { minInstances: 0 }));
     const [instance] = ready(h, "idle");
     await waitFor("the idle instance to stop", () => h!.plane.instances(serviceName("idle")).length === 0);
-    expect(logLines(h)).toContain(`got SIGTERM in ${instance.pid}`);
-    await waitFor("the process to exit", () => !isAlive(instance.pid!));
+    await waitFor("its SIGTERM line in the log", () => logLines(h!).includes(`got SIGTERM in ${instance.pid}`));
+    expect(isAlive(instance.pid!)).toBe(false);
+    // It left on its own after SIGTERM, as the fixture does.
+    expect(h.plane.stoppedInstances(serviceName("idle")).find((i) => i.id === instance.id)?.exit).toMatchObject({ code: 0, signal: null, planned: true });
   });
 
   it("SIGKILLs an instance that ignores SIGTERM once the grace period is over", async () => {
@@ -132,6 +134,7 @@ describe("idle instances", () => {
     // The fixture outlives SIGTERM by design; only SIGKILL ends it.
     await waitFor("the process to be killed", () => !isAlive(instance.pid!));
     await waitFor("the instance to be gone", () => h!.plane.instances(serviceName("stubborn")).length === 0);
+    expect(h.plane.stoppedInstances(serviceName("stubborn")).find((i) => i.id === instance.id)?.exit).toMatchObject({ signal: "SIGKILL", planned: true });
   });
 
   it("keeps min instances warm from deploy, reclaims the extras, and replaces a lost one", async () => {
