@@ -3,11 +3,40 @@
  * One instance of a revision: a child process run under Cloud Run's container contract (`PORT`,
  * `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`, a metadata server), ready once it accepts connections
  * on its port, stopped with SIGTERM and then SIGKILL after the grace period.
+ *
+ * Each instance runs in its own process group, standing in for the container: SIGTERM goes to the
+ * main process (as Cloud Run signals the container's entrypoint), and once that process exits or the
+ * grace period ends, the whole group is SIGKILLed, since every process of a container ends with it.
+ * An image mapped to a launcher (`npx tsx ...`) therefore leaves nothing behind.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { createInterface } from "node:readline";
+
+/** Process groups of instances still running, so a host that exits without stopping them still ends them. */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+/** Sends `signal` to a process group; false if that cannot be done here (no such group, or no groups). */
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function trackGroup(pgid: number): void {
+  liveGroups.add(pgid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Only synchronous work is possible here; a clean shutdown stops instances gracefully long before.
+  process.once("exit", () => {
+    for (const group of liveGroups) signalGroup(group, "SIGKILL");
+  });
+}
 
 /** The lifecycle of an instance: states only move forward. */
 export type InstanceState = "starting" | "ready" | "stopping" | "stopped";
@@ -110,11 +139,18 @@ export class Instance {
     const child = spawn(command, args, {
       env: { ...process.env, ...o.env, PORT: String(this.port), GCE_METADATA_HOST: metadata.hostPort },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     this.#child = child;
+    if (child.pid !== undefined) trackGroup(child.pid);
     this.#exited = new Promise<void>((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null, how: string) => {
         if (this.exit) return;
+        // The container is gone: whatever its main process started goes with it.
+        if (child.pid !== undefined) {
+          signalGroup(child.pid, "SIGKILL");
+          liveGroups.delete(child.pid);
+        }
         this.state = "stopped";
         this.exit = { code, signal, reason: this.#stopReason || how, planned: this.#planned };
         void this.#metadata?.close();
@@ -174,7 +210,7 @@ export class Instance {
     if (this.state !== "stopping") {
       this.state = "stopping";
       child.kill("SIGTERM");
-      this.#killTimer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      this.#killTimer = setTimeout(() => this.#killAll(), graceMs);
     }
     await this.#exited;
     clearTimeout(this.#killTimer);
@@ -188,7 +224,15 @@ export class Instance {
       return;
     }
     this.#stopReason ||= "killed";
-    this.#child.kill("SIGKILL");
+    // Unroutable at once: the front end may see its connections reset before the exit event arrives.
+    this.state = "stopping";
+    this.#killAll();
+  }
+
+  /** SIGKILL to every process of the instance (the main process alone where groups are not available). */
+  #killAll(): void {
+    const child = this.#child;
+    if (!child?.pid || !signalGroup(child.pid, "SIGKILL")) child?.kill("SIGKILL");
   }
 
   /** Destroys every connection through the front end to this instance (a fault switch). */
