@@ -50,23 +50,31 @@ export function wsLink(ws: WebSocket): Link {
   });
   if (ws.readyState === WebSocket.CLOSED) closed = { err: new Error("websocket already closed") };
 
-  // Frames sent in one turn of the event loop leave in one write: the socket is corked at the first
-  // and uncorked once the turn's callbacks and promise jobs have run. A stream producer's burst then
-  // costs one system call instead of one per item, which is most of what a 64 KiB item costs.
+  // Frames sent in one turn of the event loop leave in one write: from the second frame of a turn the
+  // socket is corked, and it is uncorked once the turn's callbacks and promise jobs have run. A stream
+  // producer's burst then costs one system call instead of one per item; a lone reply goes out at once.
   const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  let inTurn = false;
   let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket!.uncork();
+  const endTurn = () => {
+    inTurn = false;
+    if (corked) {
+      corked = false;
+      socket!.uncork();
+    }
   };
 
   return {
     send(frame) {
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (socket !== undefined && !corked) {
-        corked = true;
-        socket.cork();
-        process.nextTick(uncork);
+      if (socket !== undefined) {
+        if (!inTurn) {
+          inTurn = true;
+          process.nextTick(endTurn);
+        } else if (!corked) {
+          corked = true;
+          socket.cork();
+        }
       }
       // A large frame goes back to the pool once it is written out (a failed write keeps it out).
       if (frame.byteLength >= POOLED_FRAME_BYTES) ws.send(frame, (err) => err || releaseFrame(frame));
