@@ -8,7 +8,10 @@
  * - no token: 403 (Cloud Run's "Your client does not have permission"); a token that is malformed,
  *   badly signed, expired or for another audience: 401; a valid token whose identity is not an invoker: 403.
  *
- * The audience must be the service URL or one of its custom audiences.
+ * The audience must be the service URL or one of its custom audiences. An invoker is a member of a
+ * `roles/run.invoker` binding on the service (`serviceAccount:`, `user:`, `domain:`,
+ * `allAuthenticatedUsers`; groups cannot be resolved here) or one of the project-wide invokers the
+ * plane is given, standing in for project Owners and Editors.
  */
 import type { IamPolicy } from "../contracts.ts";
 import type { RevisionConfig } from "./config.ts";
@@ -68,7 +71,11 @@ export function checkInvoker(headers: Record<string, string | string[] | undefin
   const email = verified.claims.email;
   const allowed =
     members.has("allAuthenticatedUsers") ||
-    (email !== undefined && (ctx.projectInvokers.includes(email) || members.has(`serviceAccount:${email}`) || members.has(`user:${email}`)));
+    (email !== undefined &&
+      (ctx.projectInvokers.includes(email) ||
+        members.has(`serviceAccount:${email}`) ||
+        members.has(`user:${email}`) ||
+        members.has(`domain:${email.split("@")[1]}`)));
   if (!allowed) return { ok: false, status: 403, message: `Forbidden: ${email ?? "the caller"} may not invoke this service` };
   return { ok: true };
 }
