@@ -21,8 +21,11 @@ export * from "./identity/index.ts";
 export { serveApp } from "./serve.ts";
 export type { ServedApp, ServeOptions } from "./serve.ts";
 export { RunAdminEmulator } from "./run-admin/index.ts";
+export type { RunAdminEmulatorOptions } from "./run-admin/index.ts";
 export { LoggingEmulator, lineToEntry } from "./logging/index.ts";
+export type { LoggingEmulatorOptions } from "./logging/index.ts";
 export { ServingPlane } from "./serving/index.ts";
+export type { InstanceInfo, ServingPlaneOptions } from "./serving/index.ts";
 
 /** Options for {@link startEmulators}; every field is optional. */
 export interface EmulatorsOptions {
