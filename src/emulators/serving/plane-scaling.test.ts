@@ -3,6 +3,9 @@
  * request timeout (504, a closed WebSocket, a surviving instance), idle reclaim with SIGTERM then
  * SIGKILL, and min instances kept warm.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { direct, isAlive, logLines, ready, releaseAll, runService, serviceName, startHarness, waitFor, whoami, type Harness, type Whoami } from "./fixtures/plane-harness.ts";
@@ -61,6 +64,26 @@ describe("concurrency and scale-out", () => {
     expect((await queued).pid).toBe(freed.pid);
     await releaseAll(h, "capped");
     await Promise.all(held);
+  });
+
+  it("answers 503 at once when the instance started for a request fails to start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "serving-test-"));
+    const marker = join(dir, "fail");
+    try {
+      h = await startHarness();
+      const { uri } = await h.plane.deploy(runService("brittle", { concurrency: 1, maxInstances: 3, env: { FIXTURE_FAIL_IF_EXISTS: marker } }));
+      const held = settled([whoami(uri, "/hold")]);
+      await waitFor("the warm instance busy", () => ready(h!, "brittle")[0]?.inFlight === 1);
+      writeFileSync(marker, "");
+      // The queue timeout is long; the failed cold start answers well before it.
+      const res = await fetch(`${uri}/whoami`);
+      expect(res.status).toBe(503);
+      await waitFor("the failure in the log", () => logLines(h!).some((line) => line.startsWith("refusing to start")));
+      await releaseAll(h, "brittle");
+      await Promise.all(held);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("answers a WebSocket handshake beyond max instances with 429", async () => {
