@@ -53,32 +53,38 @@ export function wsLink(ws: WebSocket): Link {
   // Frames sent in one turn of the event loop leave in one write: from the second frame of a turn the
   // socket is corked, and it is uncorked once the turn's callbacks and promise jobs have run. A stream
   // producer's burst then costs one system call instead of one per item; a lone reply goes out at once.
+  // Large frames go back to the pool once nothing is queued on the socket any more: by then every
+  // frame sent before has been written out (or copied, on a client, which masks what it sends).
+  // Checking once per turn costs less than a write callback per frame.
   const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
   let inTurn = false;
   let corked = false;
+  let sentPooled: Uint8Array[] = [];
   const endTurn = () => {
     inTurn = false;
     if (corked) {
       corked = false;
       socket!.uncork();
     }
+    if (sentPooled.length > 0 && ws.bufferedAmount === 0) {
+      const written = sentPooled;
+      sentPooled = [];
+      for (const frame of written) releaseFrame(frame);
+    }
   };
 
   return {
     send(frame) {
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (socket !== undefined) {
-        if (!inTurn) {
-          inTurn = true;
-          process.nextTick(endTurn);
-        } else if (!corked) {
-          corked = true;
-          socket.cork();
-        }
+      if (!inTurn) {
+        inTurn = true;
+        process.nextTick(endTurn);
+      } else if (!corked && socket !== undefined) {
+        corked = true;
+        socket.cork();
       }
-      // A large frame goes back to the pool once it is written out (a failed write keeps it out).
-      if (frame.byteLength >= POOLED_FRAME_BYTES) ws.send(frame, (err) => err || releaseFrame(frame));
-      else ws.send(frame);
+      if (frame.byteLength >= POOLED_FRAME_BYTES) sentPooled.push(frame);
+      ws.send(frame);
     },
     get bufferedAmount() {
       return ws.bufferedAmount;
