@@ -12,7 +12,7 @@ import { descendantsRunning, isAlive, waitFor } from "./identity/fixtures/proces
 import { startEmulators, type Emulators } from "./index.ts";
 
 const FIXTURE = fileURLToPath(new URL("./identity/fixtures/instance-server.mjs", import.meta.url));
-const IMAGE = "us-docker.pkg.dev/test/fixtures/instance-server:1";
+const IMAGE = "images.example/test/fixtures/instance-server:1";
 const RUNTIME_ACCOUNT = "worker@it-project.iam.gserviceaccount.com";
 
 /** Points google-auth-library's ADC at the metadata emulator for one test; undone by the returned function. */

@@ -22,8 +22,8 @@ describe("projectNumberFor", () => {
 
 describe("parseImageFlags", () => {
   it("splits COMMAND on whitespace and keeps the image name whole", () => {
-    expect(parseImageFlags(["us-docker.pkg.dev/p/r/worker:1=node  worker.js --fast", "a@sha256:ab=./a"])).toEqual({
-      "us-docker.pkg.dev/p/r/worker:1": ["node", "worker.js", "--fast"],
+    expect(parseImageFlags(["images.example/p/r/worker:1=node  worker.js --fast", "a@sha256:ab=./a"])).toEqual({
+      "images.example/p/r/worker:1": ["node", "worker.js", "--fast"],
       "a@sha256:ab": ["./a"],
     });
   });

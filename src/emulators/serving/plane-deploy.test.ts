@@ -27,12 +27,12 @@ afterEach(async () => {
 describe("deploying", () => {
   it("refuses an image that maps to no command with CONTAINER_MISSING", async () => {
     h = await startHarness();
-    const failure = await h.plane.deploy(runService("missing", { image: "us-docker.pkg.dev/p/r/unknown:1" })).catch((e: unknown) => e);
+    const failure = await h.plane.deploy(runService("missing", { image: "images.example/p/r/unknown:1" })).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(DeployError);
     expect((failure as DeployError).reason).toBe("CONTAINER_MISSING");
     // A mapped image deploys under the same name afterwards.
-    h.plane.mapImage("us-docker.pkg.dev/p/r/unknown:1", [process.execPath, CONTAINER]);
-    await h.plane.deploy(runService("missing", { image: "us-docker.pkg.dev/p/r/unknown:1" }));
+    h.plane.mapImage("images.example/p/r/unknown:1", [process.execPath, CONTAINER]);
+    await h.plane.deploy(runService("missing", { image: "images.example/p/r/unknown:1" }));
     expect(ready(h, "missing")).toHaveLength(1);
   });
 
