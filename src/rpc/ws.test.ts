@@ -143,6 +143,28 @@ describe("RPC over WebSockets", () => {
     expect(err.severity).toBe("temporary");
   });
 
+  it("fails a dial whose handshake never completes with a temporary net error", async () => {
+    const sockets: import("node:net").Socket[] = [];
+    const silent = createServer((socket) => {
+      sockets.push(socket.on("error", () => {}));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const port = (silent.address() as { port: number }).port;
+    const err = await rejection(connectWebSocket(`ws://127.0.0.1:${port}${ATTACH_PATH}`, { handshakeTimeoutMs: 50 }));
+    expect(err.kind).toBe("net");
+    expect(err.temporary).toBe(true);
+  });
+
+  it("refuses to listen on a port in use with kind net", async () => {
+    const { listener, server } = await serving();
+    const err = await rejection(listen(server, { port: listener.port }));
+    expect(err.kind).toBe("net");
+  });
+
   it("reports other HTTP answers as temporary net errors", async () => {
     const { listener } = await serving();
     const err = await rejection(connectWebSocket(`ws://${listener.addr}/nothing-here`, { headers: { "x-secret": SECRET } }));
