@@ -59,7 +59,8 @@ export class RpcPeer {
   /**
    * Calls `method` (`Service.method`) on the far side with `arg`. An `AsyncIterable` argument is
    * streamed; a streamed reply resolves to an `AsyncIterable` once the stream starts (the signal and
-   * deadline then also bound reading it).
+   * deadline then also bound reading it). A `timeoutMs` of zero or less fails at once with kind
+   * `timeout`; an argument over `maxMessageBytes` fails with kind `invalid` before anything is sent.
    */
   call<T = unknown>(method: string, arg: unknown, options?: CallOptions): Promise<T> {
     return this.#caller.call<T>(method, arg, options);

@@ -44,6 +44,12 @@
  * reader takes items, in batches of half a window. A producer also pauses while the link's
  * `bufferedAmount` is above {@link LINK_HIGH_WATER_BYTES}, so many streams on one link stay bounded.
  *
+ * ## Cancellation
+ *
+ * Deadlines do not travel: when the caller's deadline passes or its signal aborts, the caller fails the
+ * call locally and sends CANCEL, and the callee aborts the method's `ctx.signal`. A reader that stops
+ * reading a streamed reply sends CANCEL too. When a link closes, each end fails its own calls.
+ *
  * ## Errors
  *
  * A frame whose value is over the receiver's `maxMessageBytes` or does not decode is answered with an
