@@ -1,39 +1,40 @@
 /**
  * @module
  * The server half of the RPC benchmark, run as a child process of `bench/rpc.ts`: a bigmachine RPC
- * endpoint, a raw WebSocket server and a plain HTTP server on loopback, each echoing small payloads and
+ * endpoint (serving a `Bench` service through a machine's service table), a raw WebSocket server and a plain HTTP server on loopback, each echoing small payloads and
  * streaming 64 KiB chunks, so the three can be compared on equal terms. Reports its ports over IPC and
  * exits when its parent disconnects.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { listen, RpcServer, type Dispatcher } from "../src/rpc/index.ts";
+import { listen, RpcServer } from "../src/rpc/index.ts";
+import { ServiceTable } from "../src/services.ts";
 import { HIGH_WATER_BYTES, RAW_SINK_COMMAND, RAW_SINK_DONE, RAW_STREAM_COMMAND, type BenchPorts } from "./shared.ts";
 
 
-const dispatcher: Dispatcher = {
-  async dispatch(method, arg) {
-    switch (method) {
-      case "Bench.echo":
-        return arg;
-      case "Bench.stream": {
-        const { count, size } = arg as { count: number; size: number };
-        const chunk = new Uint8Array(size).fill(7);
-        return (async function* () {
-          for (let i = 0; i < count; i++) yield chunk;
-        })();
-      }
-      case "Bench.sink": {
-        let bytes = 0;
-        for await (const chunk of arg as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
-        return bytes;
-      }
-      default:
-        throw new Error(`no method ${method}`);
-    }
-  },
-};
+/** The benchmark's service, served through the same service table a machine uses. */
+class Bench {
+  echo(arg: unknown): unknown {
+    return arg;
+  }
+
+  stream(arg: { count: number; size: number }): AsyncIterable<Uint8Array> {
+    const chunk = new Uint8Array(arg.size).fill(7);
+    return (async function* () {
+      for (let i = 0; i < arg.count; i++) yield chunk;
+    })();
+  }
+
+  async sink(chunks: AsyncIterable<Uint8Array>): Promise<number> {
+    let bytes = 0;
+    for await (const chunk of chunks) bytes += chunk.byteLength;
+    return bytes;
+  }
+}
+
+const dispatcher = new ServiceTable();
+dispatcher.add("Bench", new Bench());
 
 /** Sends `count` copies of `chunk`, pausing while more than the high-water mark is queued. */
 async function sendChunks(ws: WebSocket, chunk: Uint8Array, count: number): Promise<void> {

@@ -93,6 +93,8 @@ function methodOf(instance: object, method: string): ((arg: unknown, ctx: Servic
 /** The services installed on one machine, by name; dispatches `Service.method` calls to them. */
 export class ServiceTable implements Dispatcher {
   readonly #services = new Map<string, object>();
+  /** `Service.method` → its bound target, filled on first call (the lookup walks prototypes). */
+  readonly #resolved = new Map<string, { service: object; fn: (arg: unknown, ctx: ServiceContext) => unknown }>();
 
   /** Installs `instance` as `name`; replacing an installed service is refused. */
   add(name: string, instance: object): void {
@@ -109,14 +111,20 @@ export class ServiceTable implements Dispatcher {
   }
 
   dispatch(method: string, arg: unknown, ctx: CallContext): Promise<unknown> {
-    const dot = method.indexOf(".");
-    const serviceName = dot < 0 ? method : method.slice(0, dot);
-    const service = this.#services.get(serviceName);
-    if (!service) return Promise.reject(errorOf("not-exist", `unknown service ${serviceName}`, { severity: "fatal" }));
-    const fn = dot < 0 ? undefined : methodOf(service, method.slice(dot + 1));
-    if (!fn) return Promise.reject(errorOf("not-exist", `unknown method ${method}`, { severity: "fatal" }));
+    let target = this.#resolved.get(method);
+    if (target === undefined) {
+      const dot = method.indexOf(".");
+      const serviceName = dot < 0 ? method : method.slice(0, dot);
+      const service = this.#services.get(serviceName);
+      if (!service) return Promise.reject(errorOf("not-exist", `unknown service ${serviceName}`, { severity: "fatal" }));
+      const fn = dot < 0 ? undefined : methodOf(service, method.slice(dot + 1));
+      if (!fn) return Promise.reject(errorOf("not-exist", `unknown method ${method}`, { severity: "fatal" }));
+      // Only successful lookups are kept: services are only ever added, so a hit never goes stale.
+      target = { service, fn };
+      this.#resolved.set(method, target);
+    }
     try {
-      return Promise.resolve(fn.call(service, arg, ctx));
+      return Promise.resolve(target.fn.call(target.service, arg, ctx));
     } catch (err) {
       return Promise.reject(err);
     }
