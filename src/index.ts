@@ -2,7 +2,7 @@
  * bigmachine: ad-hoc clusters of machines running stateful services, called over authenticated RPC.
  *
  * A driver registers service classes, starts a session on a system (child processes on this host by
- * default, in-process machines for tests, or Cloud Run instances), starts machines with services
+ * default, or in-process machines for tests), starts machines with services
  * installed, and calls them through typed clients:
  *
  * ```ts
