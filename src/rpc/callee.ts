@@ -5,7 +5,7 @@
  * deadline passes on the caller's side, or the link drops.
  */
 import { BigmachineError, errorOf, remoteError } from "../errors.ts";
-import { bareFrame, callFlags, callMethod, callPayloadStart, encodeValue, errorFrame, frameValue, payloadFrame, readU32, valueFlag } from "./frames.ts";
+import { bareFrame, callFlags, callMethod, callPayloadStart, encodedFlag, encodeFrameValue, errorFrame, frameValue, payloadFrame, readU32 } from "./frames.ts";
 import { CALL_FLAG_STREAM_ARG, FROM_CALLEE, FrameKind, HEADER_BYTES } from "./protocol.ts";
 import type { StatsTable } from "./stats.ts";
 import { closeIterator, isStreamable, RemoteStream, StreamProducer } from "./stream.ts";
@@ -164,10 +164,9 @@ export class Callee {
     }
     let frame: Uint8Array;
     try {
-      const flag = valueFlag(reply);
-      const payload = encodeValue(reply, flag);
+      const payload = encodeFrameValue(reply);
       if (payload.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge(`reply of ${call.method}`, payload.byteLength);
-      frame = payloadFrame(FrameKind.REPLY | FROM_CALLEE | flag, call.id, payload);
+      frame = payloadFrame(FrameKind.REPLY | FROM_CALLEE | encodedFlag, call.id, payload);
     } catch (err) {
       this.#answerError(call, err);
       this.#finish(call);

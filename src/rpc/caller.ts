@@ -6,7 +6,7 @@
 import { BigmachineError, errorOf, remoteError } from "../errors.ts";
 import { deadlines, type Expiring } from "./deadlines.ts";
 import { CallFaults } from "./faults.ts";
-import { bareFrame, callFrame, encodeValue, frameValue, methodBytes, readU32, valueFlag } from "./frames.ts";
+import { bareFrame, callFrame, encodedFlag, encodeFrameValue, frameValue, methodBytes, readU32 } from "./frames.ts";
 import { CALL_FLAG_STREAM_ARG, FrameKind, HEADER_BYTES } from "./protocol.ts";
 import { StatsTable } from "./stats.ts";
 import { isStreamable, RemoteStream, StreamProducer } from "./stream.ts";
@@ -78,10 +78,9 @@ export class Caller {
     const streamed = isStreamable(arg);
     let frame: Uint8Array;
     try {
-      const flag = streamed ? 0 : valueFlag(arg);
-      const payload = streamed ? NO_BYTES : encodeValue(arg, flag);
+      const payload = streamed ? NO_BYTES : encodeFrameValue(arg);
       if (payload.byteLength > this.wire.maxMessageBytes) throw this.wire.tooLarge(`argument of ${method}`, payload.byteLength);
-      frame = callFrame(id, streamed ? CALL_FLAG_STREAM_ARG : 0, methodBytes(method), payload, flag);
+      frame = callFrame(id, streamed ? CALL_FLAG_STREAM_ARG : 0, methodBytes(method), payload, streamed ? 0 : encodedFlag);
     } catch (err) {
       return this.#refuse(method, err);
     }

@@ -6,6 +6,7 @@
 import { errorOf, errorToWire } from "../errors.ts";
 import { decodeRange, encodeAs, isPlainValue } from "./codec.ts";
 import { allocFrame } from "./frame-pool.ts";
+import { encodeSmall } from "./small-codec.ts";
 import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES, PLAIN_VALUE } from "./protocol.ts";
 
 /** The kind-byte flag for carrying `value`: {@link PLAIN_VALUE} when the plain form is exact, else 0. */
@@ -17,6 +18,27 @@ export function valueFlag(value: unknown): number {
 export function encodeValue(value: unknown, flag: number): Uint8Array {
   return encodeAs(value, flag !== 0);
 }
+
+/**
+ * Encodes `value` for a frame: small JSON-like values through the fast path (`small-codec.ts`), the
+ * rest as {@link valueFlag} and {@link encodeValue} decide. Returns the payload (a view that the next
+ * encoding may overwrite: copy it into its frame at once) and sets {@link encodedFlag} to its form.
+ * Throws kind `invalid`.
+ */
+export function encodeFrameValue(value: unknown): Uint8Array {
+  const small = encodeSmall(value);
+  if (small !== undefined) {
+    encodedFlag = PLAIN_VALUE;
+    return small;
+  }
+  const flag = valueFlag(value);
+  const payload = encodeValue(value, flag);
+  encodedFlag = flag;
+  return payload;
+}
+
+/** The kind-byte flag of the last {@link encodeFrameValue} result (a module variable, to spare an object per call). */
+export let encodedFlag = 0;
 
 /** Decodes the value of `frame` from `start` to its end, in the form its kind byte names. */
 export function frameValue(frame: Uint8Array, start: number): unknown {

@@ -5,7 +5,7 @@
  * consumer reads, granting credit as its reader takes items.
  */
 import { BigmachineError, errorOf } from "../errors.ts";
-import { bareFrame, creditFrame, encodeValue, errorFrame, frameValue, payloadFrame, valueFlag } from "./frames.ts";
+import { bareFrame, creditFrame, encodedFlag, encodeFrameValue, errorFrame, frameValue, payloadFrame } from "./frames.ts";
 import { FrameKind, HEADER_BYTES, KIND_MASK, STREAM_WINDOW_BYTES, STREAM_WINDOW_ITEMS } from "./protocol.ts";
 import type { Wire } from "./wire.ts";
 
@@ -112,10 +112,9 @@ export class StreamProducer {
       if (item.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge("stream item", item.byteLength);
       return payloadFrame(FrameKind.BYTES | this.#direction, this.#id, item);
     }
-    const flag = valueFlag(item);
-    const payload = encodeValue(item, flag);
+    const payload = encodeFrameValue(item);
     if (payload.byteLength > this.#wire.maxMessageBytes) throw this.#wire.tooLarge("stream item", payload.byteLength);
-    return payloadFrame(FrameKind.DATA | this.#direction | flag, this.#id, payload);
+    return payloadFrame(FrameKind.DATA | this.#direction | encodedFlag, this.#id, payload);
   }
 
   #send(frame: Uint8Array): void {
