@@ -134,9 +134,29 @@ export function callFlags(frame: Uint8Array): number {
   return frame[HEADER_BYTES];
 }
 
+// Recently decoded method names, in a few slots chosen by length and last byte: a served method is
+// called again and again, and comparing a dozen bytes costs less than decoding them into a new string
+// (which every map keyed by the name would then hash again).
+const METHOD_SLOTS = 16;
+const recentMethodBytes: (Uint8Array | undefined)[] = new Array(METHOD_SLOTS).fill(undefined);
+const recentMethods: string[] = new Array(METHOD_SLOTS).fill("");
+
 /** The method name of a CALL frame whose argument starts at `payloadStart`. */
 export function callMethod(frame: Uint8Array, payloadStart: number): string {
-  return Buffer.isBuffer(frame)
+  const length = payloadStart - CALL_HEADER_BYTES;
+  if (length === 0) return "";
+  const slot = (length * 31 + frame[payloadStart - 1]) & (METHOD_SLOTS - 1);
+  const known = recentMethodBytes[slot];
+  if (known !== undefined && known.byteLength === length) {
+    let i = 0;
+    while (i < length && known[i] === frame[CALL_HEADER_BYTES + i]) i++;
+    if (i === length) return recentMethods[slot];
+  }
+  const method = Buffer.isBuffer(frame)
     ? frame.toString("utf8", CALL_HEADER_BYTES, payloadStart)
     : utf8.decode(frame.subarray(CALL_HEADER_BYTES, payloadStart));
+  // A copy: on a Buffer, slice() would be a view that keeps the whole received chunk alive.
+  recentMethodBytes[slot] = Uint8Array.prototype.slice.call(frame, CALL_HEADER_BYTES, payloadStart);
+  recentMethods[slot] = method;
+  return method;
 }
