@@ -6,7 +6,7 @@
 import { errorOf, errorToWire } from "../errors.ts";
 import { decodeRange, encodeAs, isPlainValue } from "./codec.ts";
 import { allocFrame } from "./frame-pool.ts";
-import { encodeSmall } from "./small-codec.ts";
+import { decodeSmall, encodeSmall, NOT_SMALL } from "./small-codec.ts";
 import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES, PLAIN_VALUE } from "./protocol.ts";
 
 /** The kind-byte flag for carrying `value`: {@link PLAIN_VALUE} when the plain form is exact, else 0. */
@@ -42,7 +42,9 @@ export let encodedFlag = 0;
 
 /** Decodes the value of `frame` from `start` to its end, in the form its kind byte names. */
 export function frameValue(frame: Uint8Array, start: number): unknown {
-  return decodeRange(frame, start, frame.byteLength, (frame[0] & PLAIN_VALUE) !== 0);
+  if ((frame[0] & PLAIN_VALUE) === 0) return decodeRange(frame, start, frame.byteLength, false);
+  const small = decodeSmall(frame, start, frame.byteLength);
+  return small !== NOT_SMALL ? small : decodeRange(frame, start, frame.byteLength, true);
 }
 
 function writeHeader(frame: Buffer, kind: number, id: number): void {
