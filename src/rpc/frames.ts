@@ -6,7 +6,8 @@
 import { errorOf, errorToWire } from "../errors.ts";
 import { decodeRange, encodeAs, isPlainValue } from "./codec.ts";
 import { allocFrame } from "./frame-pool.ts";
-import { decodeSmall, encodeSmall, NOT_SMALL } from "./small-codec.ts";
+import { encodeSmall } from "./small-codec.ts";
+import { decodeSmall, NOT_SMALL } from "./small-decoder.ts";
 import { CALL_HEADER_BYTES, FrameKind, HEADER_BYTES, MAX_METHOD_BYTES, PLAIN_VALUE } from "./protocol.ts";
 
 /** The kind-byte flag for carrying `value`: {@link PLAIN_VALUE} when the plain form is exact, else 0. */

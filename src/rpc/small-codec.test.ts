@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeRange, encodeAs } from "./codec.ts";
-import { decodeSmall, encodeSmall, NOT_SMALL, SMALL_MAX_BYTES, SMALL_NODE_BUDGET } from "./small-codec.ts";
+import { encodeSmall, SMALL_MAX_BYTES, SMALL_NODE_BUDGET } from "./small-codec.ts";
+import { decodeSmall, NOT_SMALL } from "./small-decoder.ts";
 
 /** Encodes with the fast path (which must accept `value`) and decodes with msgpackr's plain form. */
 function viaFastPath(value: unknown): unknown {
