@@ -8,7 +8,8 @@ import { SMALL_MAX_BYTES, SMALL_NODE_BUDGET } from "./small-codec.ts";
 // Bytes of a float64 are copied here to be read with a DataView that is made once.
 const floatBytes = new Uint8Array(8);
 const floatView = new DataView(floatBytes.buffer);
-const NO_SOURCE = new Uint8Array(0);
+// A Buffer like the frames of a WebSocket link, so reads of `src` see one kind of array.
+const NO_SOURCE: Uint8Array = Buffer.alloc(0);
 let nodes = 0;
 
 /** Returned by {@link decodeSmall} when the bytes are not (wholly) in the fast path's subset. */
