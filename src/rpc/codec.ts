@@ -11,7 +11,9 @@
  * - The *plain* form writes objects as standard MessagePack maps and decodes maps as objects. It is
  *   about twice as fast for the small values most calls carry (records are defined inline in every
  *   message, which costs more than it saves on small values), so frames use it whenever
- *   {@link isPlainValue} shows it is exact, and mark it with a flag in the frame header.
+ *   {@link isPlainValue} shows it is exact, and mark it with a flag in the frame header. Small
+ *   JSON-like values in this form are encoded and decoded by a faster path of their own
+ *   (`small-codec.ts`, `small-decoder.ts`) that falls back to these functions for everything else.
  */
 import { C1, Packr } from "msgpackr";
 import { errorOf } from "../errors.ts";
