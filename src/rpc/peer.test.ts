@@ -6,7 +6,7 @@ import { PLAIN_VALUE } from "./protocol.ts";
 import { linkPair } from "./memory-link.ts";
 import { RpcPeer, type RpcPeerOptions } from "./peer.ts";
 import { RpcServer } from "./server.ts";
-import { testDispatcher, until } from "./test-dispatcher.ts";
+import { rejection, testDispatcher, until } from "./test-dispatcher.ts";
 import type { Link } from "./types.ts";
 
 const cleanups: (() => void)[] = [];
@@ -25,15 +25,6 @@ function connected(options: { client?: RpcPeerOptions; serverMaxBytes?: number }
     server.close();
   });
   return { client, server, serverPeer, log, clientLink, serverLink };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("RpcPeer calls over an in-memory link", () => {

@@ -8,7 +8,7 @@ import { listen, type ListeningEndpoint } from "./node-server.ts";
 import { RpcPeer } from "./peer.ts";
 import { ATTACH_PATH } from "./protocol.ts";
 import { RpcServer } from "./server.ts";
-import { testDispatcher, until } from "./test-dispatcher.ts";
+import { rejection, testDispatcher, until } from "./test-dispatcher.ts";
 import { connectWebSocket } from "./ws-link.ts";
 
 const SECRET = "s3cret";
@@ -34,15 +34,6 @@ async function dial(url: string, label = "m1") {
   const peer = new RpcPeer(link, { label });
   cleanups.push(() => peer.close());
   return peer;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("RPC over WebSockets", () => {
