@@ -16,5 +16,6 @@ export type { MemInfo, DiskInfo, LoadInfo } from "./host-info.ts";
 export { setMetric, addMetric, deleteMetric, metricsSnapshot } from "./metrics.ts";
 export { LineLog } from "./util/line-log.ts";
 export { sleep } from "./util/sleep.ts";
+export { readHostFile } from "./util/host-file.ts";
 export * from "./rpc/index.ts";
 export type * from "./rpc/types.ts";

@@ -6,7 +6,6 @@
  * outlives it: shutdown escalates from closing the channel to SIGTERM to SIGKILL, and the driver's exit
  * kills whatever is left.
  */
-import { createReadStream } from "node:fs";
 import {
   ATTACH_PATH,
   connectWebSocket,
@@ -14,6 +13,7 @@ import {
   listen,
   Machine,
   MACHINE_ENV,
+  readHostFile,
   SECRET_HEADER,
   toBigmachineError,
   type HttpClient,
@@ -155,15 +155,8 @@ export class LocalSystem implements System {
   }
 
   /** Streams a file of this host (every local machine's host). Missing files fail with kind `not-exist`. */
-  async *read(_machine: Machine, filename: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    try {
-      for await (const chunk of createReadStream(filename, { signal })) yield chunk as Buffer;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw errorOf("not-exist", `read ${filename}: no such file`, { severity: "fatal", cause: err });
-      if ((err as Error).name === "AbortError") throw errorOf("canceled", `read ${filename} was canceled`, { cause: err });
-      throw errorOf(code === "EACCES" ? "unauthorized" : "other", `read ${filename}: ${(err as Error).message}`, { severity: "fatal", cause: err });
-    }
+  read(_machine: Machine, filename: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return readHostFile(filename, signal);
   }
 
   /** Records an event in the debug log when `BIGMACHINE_DEBUG` is set; drops it otherwise. */

@@ -4,13 +4,13 @@
  * RPC server, reached over in-memory links that run the same RPC layer as every other system. Fault
  * hooks kill machines, drop their tunnels, or delay them.
  */
-import { createReadStream } from "node:fs";
 import {
   createMachineEndpoint,
   errorOf,
   linkPair,
   LineLog,
   Machine,
+  readHostFile,
   SECRET_HEADER,
   type HttpClient,
   type KeepaliveConfig,
@@ -140,13 +140,8 @@ export class TestSystem implements System {
     return this.#get(machine).log.follow(signal);
   }
 
-  async *read(_machine: Machine, filename: string): AsyncIterable<Uint8Array> {
-    try {
-      for await (const chunk of createReadStream(filename)) yield chunk as Buffer;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw errorOf(code === "ENOENT" ? "not-exist" : "other", `read ${filename}: ${(err as Error).message}`, { cause: err, severity: "fatal" });
-    }
+  read(_machine: Machine, filename: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return readHostFile(filename, signal);
   }
 
   event(type: string, fields: Record<string, unknown>): void {
