@@ -110,23 +110,19 @@ export class ServiceTable implements Dispatcher {
     return [...this.#services.keys()];
   }
 
-  dispatch(method: string, arg: unknown, ctx: CallContext): Promise<unknown> {
+  dispatch(method: string, arg: unknown, ctx: CallContext): unknown {
     let target = this.#resolved.get(method);
     if (target === undefined) {
       const dot = method.indexOf(".");
       const serviceName = dot < 0 ? method : method.slice(0, dot);
       const service = this.#services.get(serviceName);
-      if (!service) return Promise.reject(errorOf("not-exist", `unknown service ${serviceName}`, { severity: "fatal" }));
+      if (!service) throw errorOf("not-exist", `unknown service ${serviceName}`, { severity: "fatal" });
       const fn = dot < 0 ? undefined : methodOf(service, method.slice(dot + 1));
-      if (!fn) return Promise.reject(errorOf("not-exist", `unknown method ${method}`, { severity: "fatal" }));
+      if (!fn) throw errorOf("not-exist", `unknown method ${method}`, { severity: "fatal" });
       // Only successful lookups are kept: services are only ever added, so a hit never goes stale.
       target = { service, fn };
       this.#resolved.set(method, target);
     }
-    try {
-      return Promise.resolve(target.fn.call(target.service, arg, ctx));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return target.fn.call(target.service, arg, ctx);
   }
 }

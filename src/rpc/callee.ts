@@ -12,6 +12,10 @@ import { closeIterator, isStreamable, RemoteStream, StreamProducer } from "./str
 import type { CallContext, Dispatcher } from "./types.ts";
 import type { Wire } from "./wire.ts";
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
 /** One call being served; it is the method's {@link CallContext}. */
 class IncomingCall implements CallContext {
   readonly id: number;
@@ -141,22 +145,30 @@ export class Callee {
     this.#run(call, this.#dispatcher, arg);
   }
 
-  // A promise reaction rather than an async function: the same one microtask before the reply, without
-  // an async function's suspended frame per call.
+  // A method that returns a plain value is answered at once, in the turn its CALL arrived; a promise
+  // is answered from its reaction (no async function, so no suspended frame per call).
   #run(call: IncomingCall, dispatcher: Dispatcher, arg: unknown): void {
-    let pending: Promise<unknown>;
+    let result: unknown;
     try {
-      pending = Promise.resolve(dispatcher.dispatch(call.method, arg, call));
+      result = dispatcher.dispatch(call.method, arg, call);
     } catch (err) {
-      pending = Promise.reject(err);
+      this.#failed(call, err);
+      return;
     }
-    pending.then(
-      (reply) => this.#reply(call, reply),
-      (err) => {
-        if (!call.done) this.#answerError(call, err);
-        this.#finish(call);
-      },
-    );
+    if (isThenable(result)) {
+      result.then(
+        (reply) => this.#reply(call, reply),
+        (err) => this.#failed(call, err),
+      );
+    } else {
+      this.#reply(call, result);
+    }
+  }
+
+  /** The method failed (threw or rejected). */
+  #failed(call: IncomingCall, err: unknown): void {
+    if (!call.done) this.#answerError(call, err);
+    this.#finish(call);
   }
 
   #reply(call: IncomingCall, reply: unknown): void {

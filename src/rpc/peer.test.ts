@@ -54,6 +54,34 @@ describe("RpcPeer calls over an in-memory link", () => {
     expect(isKind(err, "net")).toBe(false);
   });
 
+  it("answers methods that return at once, throw at once, or return a thenable", async () => {
+    const dispatcher = {
+      dispatch(method: string, arg: unknown) {
+        if (method === "S.now") return { got: arg };
+        if (method === "S.thenable") return { then: (resolve: (v: unknown) => void) => resolve(`later ${arg}`) };
+        if (method === "S.notThenable") return { then: 1 };
+        throw new Error(`sync ${method}`);
+      },
+    };
+    const server = new RpcServer({ dispatcher });
+    const [clientLink, serverLink] = linkPair();
+    server.accept(serverLink);
+    const client = new RpcPeer(clientLink);
+    cleanups.push(() => {
+      client.close();
+      server.close();
+    });
+    expect(await client.call("S.now", 7)).toEqual({ got: 7 });
+    expect(await client.call("S.thenable", 8)).toBe("later 8");
+    expect(await client.call("S.notThenable", null)).toEqual({ then: 1 });
+    const err = await rejection(client.call("S.boom", null));
+    expect(err.kind).toBe("remote");
+    expect(err.message).toContain("sync S.boom");
+    expect(await client.call("S.now", 9)).toEqual({ got: 9 }); // the peer keeps serving
+    expect(server.stats()["S.boom"]).toMatchObject({ count: 1, errors: 1 });
+    expect(server.stats()["S.now"]).toMatchObject({ count: 2, errors: 0 });
+  });
+
   it("normalizes plain thrown errors", async () => {
     const { client } = connected();
     const err = await rejection(client.call("T.throwPlain", null));

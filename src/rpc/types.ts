@@ -32,9 +32,16 @@ export interface CallContext {
   readonly signal: AbortSignal;
 }
 
-/** Serves incoming calls. Throw a BigmachineError (or anything: it is normalized) to fail the call. */
+/**
+ * Serves incoming calls. Throw (or reject with) a BigmachineError, or anything (it is normalized), to
+ * fail the call.
+ */
 export interface Dispatcher {
-  dispatch(method: string, arg: unknown, ctx: CallContext): Promise<unknown>;
+  /**
+   * Runs `method`: returns the reply, or a promise of it. A reply returned as a plain value is sent at
+   * once, without waiting for a promise job, which is what most small methods return.
+   */
+  dispatch(method: string, arg: unknown, ctx: CallContext): unknown;
 }
 
 /** Per-call options. */
