@@ -141,8 +141,17 @@ export class Callee {
         return this.#answerError(call, err);
       }
     }
-    this.#calls.set(id, call);
+    if (call.argStream !== undefined) this.#track(call);
     this.#run(call, this.#dispatcher, arg);
+  }
+
+  // A call enters the table only once a frame may arrive for it (its argument stream's items, a
+  // CANCEL while it runs, CREDIT for its reply stream): a method that answers at once is done before
+  // the link reads its next frame, and never needs it.
+  #track(call: IncomingCall): void {
+    if (call.done) return;
+    if (this.#closed) this.#cancel(call, errorOf("net", `${this.#wire.prefix}link closed`));
+    else this.#calls.set(call.id, call);
   }
 
   // A method that returns a plain value is answered at once, in the turn its CALL arrived; a promise
@@ -156,6 +165,7 @@ export class Callee {
       return;
     }
     if (isThenable(result)) {
+      this.#track(call);
       result.then(
         (reply) => this.#reply(call, reply),
         (err) => this.#failed(call, err),
@@ -178,6 +188,7 @@ export class Callee {
       return;
     }
     if (isStreamable(reply)) {
+      this.#track(call);
       void this.#streamReply(call, reply);
       return;
     }

@@ -14,6 +14,16 @@ import type { CallOptions } from "./types.ts";
 import type { Wire } from "./wire.ts";
 
 const NO_BYTES = new Uint8Array(0);
+const noop = () => {};
+
+// One executor for every call's promise, handing its resolvers over in module variables: no closure
+// is made per call.
+let newResolve: (value: any) => void = noop;
+let newReject: (err: unknown) => void = noop;
+const captureResolvers = (resolve: (value: any) => void, reject: (err: unknown) => void): void => {
+  newResolve = resolve;
+  newReject = reject;
+};
 
 /** One call in flight, from CALL until its reply (and any streams) are done. */
 class OutgoingCall implements Expiring {
@@ -22,8 +32,8 @@ class OutgoingCall implements Expiring {
   readonly method: string;
   readonly startedAt: number;
   bytesOut: number;
-  resolve!: (value: any) => void;
-  reject!: (err: unknown) => void;
+  resolve: (value: any) => void = noop;
+  reject: (err: unknown) => void = noop;
   settled = false;
   deadlineAt = Infinity;
   deadlineSlot = -1;
@@ -86,10 +96,9 @@ export class Caller {
     }
 
     const call = new OutgoingCall(this, id, method, frame.byteLength);
-    const promise = new Promise<T>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
-    });
+    const promise = new Promise<T>(captureResolvers);
+    call.resolve = newResolve;
+    call.reject = newReject;
     this.#calls.set(id, call);
     if (timeoutMs !== undefined && timeoutMs !== Infinity) {
       call.deadlineAt = performance.now() + timeoutMs;

@@ -82,6 +82,27 @@ describe("RpcPeer calls over an in-memory link", () => {
     expect(server.stats()["S.now"]).toMatchObject({ count: 2, errors: 0 });
   });
 
+  it("aborts the signal of a call whose link closes while its method is starting", async () => {
+    let serverPeer: RpcPeer | undefined;
+    let seen: AbortSignal | undefined;
+    const dispatcher = {
+      dispatch(_method: string, _arg: unknown, ctx: { signal: AbortSignal }) {
+        serverPeer!.close("going away");
+        seen = ctx.signal;
+        return new Promise(() => {}); // never settles: only the close can end it
+      },
+    };
+    const server = new RpcServer({ dispatcher });
+    const [clientLink, serverLink] = linkPair();
+    serverPeer = server.accept(serverLink);
+    const client = new RpcPeer(clientLink);
+    cleanups.push(() => client.close());
+    const err = await rejection(client.call("S.slow", null));
+    expect(err.kind).toBe("net");
+    expect(seen?.aborted).toBe(true);
+    expect(serverPeer.load.serving).toBe(0);
+  });
+
   it("normalizes plain thrown errors", async () => {
     const { client } = connected();
     const err = await rejection(client.call("T.throwPlain", null));

@@ -45,13 +45,19 @@ class MethodRecord {
 /** Statistics of the calls on one side of the wire, by method. */
 export class StatsTable {
   readonly #methods = new Map<string, MethodRecord>();
+  // The last method counted: calls to one method tend to come in runs.
+  #lastMethod = "";
+  #lastRecord: MethodRecord | undefined;
 
   #record(method: string): MethodRecord {
+    if (method === this.#lastMethod && this.#lastRecord !== undefined) return this.#lastRecord;
     let record = this.#methods.get(method);
     if (record === undefined) {
       record = new MethodRecord();
       this.#methods.set(method, record);
     }
+    this.#lastMethod = method;
+    this.#lastRecord = record;
     return record;
   }
 
