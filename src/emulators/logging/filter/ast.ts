@@ -21,7 +21,9 @@ export type FilterNode =
   /** A bare word or quoted string on its own: a text search over every field. */
   | { kind: "search"; text: string; position: number }
   /** `log_id("ID")`: the entry's log, by its unencoded ID. */
-  | { kind: "logId"; logId: string; position: number };
+  | { kind: "logId"; logId: string; position: number }
+  /** `sample(insertId, FRACTION)`: a stable share of entries, chosen by a hash of their insertId. */
+  | { kind: "sample"; fraction: number; position: number };
 
 /** A malformed filter, with the 1-based line and column where the problem starts. */
 export class FilterError extends Error {

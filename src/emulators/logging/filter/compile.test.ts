@@ -204,4 +204,26 @@ describe("compileFilter", () => {
       expect(err.message).toMatch(reason);
     }
   });
+
+  it("matches value lists as each comparison combined", () => {
+    expect(matching('insertId=("id-1" OR "id-2")')).toEqual(["stdout", "structured"]);
+    expect(matching('jsonPayload.tags=("blue" AND "green")')).toEqual(["structured"]);
+    expect(matching('severity=(WARNING OR ERROR)')).toEqual(["structured"]);
+    expect(matching('textPayload:(hello AND NOT goodbye)')).toEqual(["stdout"]);
+  });
+
+  it("samples a stable share of entries by insertId", () => {
+    const predicate = compileFilter("sample(insertId, 0.25)");
+    const many = Array.from({ length: 4000 }, (_, i): LogEntry => ({ ...stdout, insertId: `entry-${i}` }));
+    const chosen = many.filter(predicate).map((entry) => entry.insertId);
+    expect(chosen.length).toBeGreaterThan(800);
+    expect(chosen.length).toBeLessThan(1200);
+    expect(many.filter(compileFilter("sample(insertId, 0.25)")).map((entry) => entry.insertId)).toEqual(chosen);
+    // A larger fraction keeps what a smaller one chose.
+    const half = new Set(many.filter(compileFilter("sample(insertId, 0.5)")).map((entry) => entry.insertId));
+    expect(chosen.every((id) => half.has(id))).toBe(true);
+    expect(many.filter(compileFilter("sample(insertId, 0)"))).toEqual([]);
+    expect(many.filter(compileFilter("sample(insertId, 1)")).length).toBe(4000);
+    expect(compileFilter("sample(insertId, 1)")({ ...stdout, insertId: undefined })).toBe(false);
+  });
 });

@@ -14,7 +14,10 @@
  * - `:` is a case-insensitive substring test (on a struct, on any value inside it); `=~` and `!~` are
  *   unanchored regular expressions, case-sensitive unless they start with `(?i)`.
  * - A bare word or quoted string searches every value of the entry, ignoring case.
+ * - `sample(insertId, f)` keeps the entries whose insertId hashes below `f` of the hash range, so the
+ *   same entries are chosen on every query; an entry without an insertId is never chosen.
  */
+import { createHash } from "node:crypto";
 import type { LogEntry } from "../../contracts.ts";
 import { severityValue, severityValueFromFilter } from "../severity.ts";
 import { parseTimestamp } from "../timestamp.ts";
@@ -70,7 +73,16 @@ export function compileNode(node: FilterNode, source: string): EntryPredicate {
       return (entry) => logIdOf(entry.logName) === node.logId;
     case "compare":
       return compileComparison(node, source);
+    case "sample": {
+      const { fraction } = node;
+      return (entry) => typeof entry.insertId === "string" && entry.insertId !== "" && sampleKey(entry.insertId) < fraction;
+    }
   }
+}
+
+/** Where `insertId` falls in [0, 1): the first 48 bits of its SHA-256, so the choice is stable and even. */
+function sampleKey(insertId: string): number {
+  return createHash("sha256").update(insertId).digest().readUIntBE(0, 6) / 2 ** 48;
 }
 
 function checkedPath(path: string[], position: number, source: string): string[] {

@@ -21,6 +21,8 @@ function show(node: FilterNode): string {
       return `search(${JSON.stringify(node.text)})`;
     case "logId":
       return `log_id(${JSON.stringify(node.logId)})`;
+    case "sample":
+      return `sample(${node.fraction})`;
   }
 }
 
@@ -148,5 +150,23 @@ describe("parseFilter", () => {
 
   it("rejects filters longer than Google's limit", () => {
     expect(() => parseFilter(`a=${"x".repeat(MAX_FILTER_LENGTH)}`)).toThrow(/longer than 20000/);
+  });
+
+  it("reads value lists as the comparison applied to each value, with the usual precedence", () => {
+    expect(shape('resource.type=("a" OR "b")')).toBe('(resource/type="a" | resource/type="b")');
+    expect(shape("labels.x:(one two)")).toBe('(labels/x:"one" & labels/x:"two")');
+    expect(shape('severity>=(ERROR OR NOT "x" AND (y OR z))')).toBe('((severity>="ERROR" | !severity>="x") & (severity>="y" | severity>="z"))');
+    expect(shape('a=(b) c=d')).toBe('(a="b" & c="d")');
+    expect(errorOf("a=()").reason).toMatch(/expected a value/);
+    expect(errorOf('a=("b" OR "c"').reason).toMatch(/expected '\)'/);
+  });
+
+  it("reads sample(insertId, fraction) and refuses other fields and fractions out of range", () => {
+    expect(shape("sample(insertId, 0.25)")).toBe("sample(0.25)");
+    expect(shape("sample( insertId ,1) AND severity>=ERROR")).toBe('(sample(1) & severity>="ERROR")');
+    expect(errorOf("sample(logName, 0.5)").reason).toMatch(/insertId/);
+    expect(errorOf("sample(insertId, 1.5)").reason).toMatch(/between 0 and 1/);
+    expect(errorOf("sample(insertId, half)").reason).toMatch(/between 0 and 1/);
+    expect(errorOf("sample(insertId 0.5)").reason).toMatch(/expected ','/);
   });
 });

@@ -8,7 +8,10 @@
  * conjunction:= disjunction (("AND" | <juxtaposition>) disjunction)*
  * disjunction:= unary ("OR" unary)*
  * unary      := ("NOT" | "-") unary | primary
- * primary    := "(" conjunction ")" | "log_id(" STRING ")" | path OP value | path ":*" | word | STRING
+ * primary    := "(" conjunction ")" | "log_id(" STRING ")" | "sample(insertId," NUMBER ")"
+ *             | path OP value | path OP "(" values ")" | path ":*" | word | STRING
+ * values     := the same AND / OR / NOT structure over values: FIELD OP (a OR b) means
+ *               FIELD OP a OR FIELD OP b
  * path       := segment ("." segment)*        segment := bare-name | STRING
  * ```
  * Keywords are uppercase only (a lowercase `and` is a search word). Whitespace, including newlines,
@@ -118,8 +121,9 @@ class Parser {
   #term(): FilterNode {
     const start = this.#pos;
     const path = this.#path();
-    if (path.length === 1 && path[0] === "log_id" && this.#peek() === "(" && this.source[start] !== '"') {
-      return this.#logId(start);
+    if (path.length === 1 && this.#peek() === "(" && this.source[start] !== '"') {
+      if (path[0] === "log_id") return this.#logId(start);
+      if (path[0] === "sample") return this.#sample(start);
     }
     const pathEnd = this.#pos;
     this.#skipSpace();
@@ -138,8 +142,60 @@ class Parser {
       if (this.#atEnd() || this.#atDelimiter()) return { kind: "present", path, position: start };
       this.#pos = valuePosition;
     }
+    if (this.#peek() === "(" && op !== "=~" && op !== "!~") return this.#valueGroup(path, op, start);
     const value = this.#value(op);
     return { kind: "compare", path, op, value, position: start, valuePosition };
+  }
+
+  // Value lists: `FIELD OP (a OR b AND NOT c)` applies the comparison to each value and combines the
+  // results with the same precedence as whole terms (NOT > OR > AND).
+  #valueGroup(path: string[], op: CompareOp, position: number): FilterNode {
+    this.#pos += 1; // "("
+    this.#skipSpace();
+    if (this.#peek() === ")") throw this.#error(`expected a value after '${op}('`);
+    const node = this.#valueConjunction(path, op, position);
+    this.#skipSpace();
+    if (this.#peek() !== ")") throw this.#error(`expected ')' but found ${this.#describeHere()}`);
+    this.#pos += 1;
+    return node;
+  }
+
+  #valueConjunction(path: string[], op: CompareOp, position: number): FilterNode {
+    const terms = [this.#valueDisjunction(path, op, position)];
+    for (;;) {
+      this.#skipSpace();
+      if (this.#atEnd() || this.#peek() === ")") break;
+      if (this.#keywordHere() === "AND") {
+        this.#pos += 3;
+        this.#skipSpace();
+      }
+      terms.push(this.#valueDisjunction(path, op, position));
+    }
+    return terms.length === 1 ? terms[0] : { kind: "and", terms };
+  }
+
+  #valueDisjunction(path: string[], op: CompareOp, position: number): FilterNode {
+    const terms = [this.#valueUnary(path, op, position)];
+    for (;;) {
+      this.#skipSpace();
+      if (this.#keywordHere() !== "OR") break;
+      this.#pos += 2;
+      this.#skipSpace();
+      terms.push(this.#valueUnary(path, op, position));
+    }
+    return terms.length === 1 ? terms[0] : { kind: "or", terms };
+  }
+
+  #valueUnary(path: string[], op: CompareOp, position: number): FilterNode {
+    this.#skipSpace();
+    if (this.#keywordHere() === "NOT") {
+      this.#pos += 3;
+      this.#skipSpace();
+      return { kind: "not", term: this.#valueUnary(path, op, position) };
+    }
+    if (this.#peek() === "(") return this.#valueGroup(path, op, position);
+    const valuePosition = this.#pos;
+    return { kind: "compare", path, op, value: this.#value(op), position, valuePosition };
   }
 
   #path(): string[] {
@@ -182,6 +238,33 @@ class Parser {
     if (this.#peek() !== ")") throw this.#error(`expected ')' but found ${this.#describeHere()}`);
     this.#pos += 1;
     return { kind: "logId", logId, position: start };
+  }
+
+  #sample(start: number): FilterNode {
+    this.#pos += 1; // "("
+    this.#skipSpace();
+    const fieldStart = this.#pos;
+    while (!this.#atEnd() && !this.#atDelimiter() && this.#peek() !== ",") this.#pos += 1;
+    if (this.source.slice(fieldStart, this.#pos) !== "insertId") {
+      this.#pos = fieldStart;
+      throw this.#error("sample() takes insertId as its first argument");
+    }
+    this.#skipSpace();
+    if (this.#peek() !== ",") throw this.#error(`expected ',' but found ${this.#describeHere()}`);
+    this.#pos += 1;
+    this.#skipSpace();
+    const fractionStart = this.#pos;
+    while (!this.#atEnd() && !this.#atDelimiter() && this.#peek() !== ",") this.#pos += 1;
+    const text = this.source.slice(fractionStart, this.#pos);
+    const fraction = Number(text);
+    if (text === "" || !(fraction >= 0 && fraction <= 1)) {
+      this.#pos = fractionStart;
+      throw this.#error(`sample() takes a fraction between 0 and 1, found ${text === "" ? this.#describeHere() : `'${text}'`}`);
+    }
+    this.#skipSpace();
+    if (this.#peek() !== ")") throw this.#error(`expected ')' but found ${this.#describeHere()}`);
+    this.#pos += 1;
+    return { kind: "sample", fraction, position: start };
   }
 
   #string(): string {
