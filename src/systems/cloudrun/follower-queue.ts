@@ -19,7 +19,10 @@ export interface FollowerQueueOptions {
   capacity: number;
   /** Ends the iterator at once when it aborts. */
   signal?: AbortSignal;
-  /** Called once when the follower stops reading (abort, `return()`, or its end was read). */
+  /**
+   * Called once when the follower stops reading (abort, `return()`, or its end was read); not at all
+   * if `signal` had aborted before the queue was made.
+   */
   onDetach?: () => void;
   /** The text of the synthetic line that stands for `count` dropped lines. */
   describeDrop?: (count: number) => string;
@@ -46,10 +49,14 @@ export class FollowerQueue implements AsyncIterableIterator<LogLine> {
     if (!(options.capacity >= 1)) throw new RangeError(`a follower queue needs room for at least 1 line, got ${options.capacity}`);
     this.#capacity = options.capacity;
     this.#describeDrop = options.describeDrop ?? ((count) => `[${count} lines dropped: this follower fell behind]`);
-    this.#onDetach = options.onDetach;
     this.#signal = options.signal;
-    if (this.#signal?.aborted) this.#detach();
-    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal?.aborted) {
+      // Over before it began: there is nothing to detach from.
+      this.#done = true;
+      return;
+    }
+    this.#onDetach = options.onDetach;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   /** Whether the follower still reads (or may read) lines. */

@@ -1,7 +1,7 @@
 /**
  * @module
- * The Cloud Run System's parts. So far: the log tail, which follows every machine's output through
- * Cloud Logging with one query per service.
+ * Exports of the Cloud Run System's parts. The log tail follows the output of every machine of a
+ * service through Cloud Logging, with one query per driver and service.
  */
 export { ServiceLogTail, SERVICE_LOG_TAIL_DEFAULTS } from "./log-tail.ts";
 export type { ServiceLogTailOptions, ServiceLogTailStats } from "./log-tail.ts";

@@ -114,6 +114,17 @@ describe("ServiceLogTail reading through the Logging emulator", () => {
     expect(await takeTexts(lines, 1, "the next line")).toEqual(["four"]);
   });
 
+  it("forgets entries for dedup once they fall behind the overlap window", async () => {
+    const logs = tail({ overlapMs: 50 });
+    writeLines(fixture, { service, instanceId: "i-1", at: new Date(Date.now() - 1_000) }, ["a", "b", "c", "d"]);
+    const lines = logs.follow("i-1")[Symbol.asyncIterator]();
+    expect(await takeTexts(lines, 4, "the first lines")).toEqual(["a", "b", "c", "d"]);
+    expect(logs.stats().remembered).toBe(4);
+    writeLines(fixture, { service, instanceId: "i-1" }, ["e"]);
+    expect(await takeTexts(lines, 1, "the next line")).toEqual(["e"]);
+    expect(logs.stats().remembered).toBe(1);
+  });
+
   it("delivers an entry that became readable late, once", async () => {
     const logs = tail({ overlapMs: 5_000 });
     const base = Date.now() - 1_000;
@@ -121,7 +132,7 @@ describe("ServiceLogTail reading through the Logging emulator", () => {
     const lines = logs.follow("i-1")[Symbol.asyncIterator]();
     expect(await takeTexts(lines, 1, "early")).toEqual(["early"]);
 
-    fixture.emulator.ingestionDelayMs = 300;
+    fixture.emulator.ingestionDelayMs = 500;
     writeLines(fixture, { service, instanceId: "i-1", at: new Date(base + 10) }, ["late"]);
     fixture.emulator.ingestionDelayMs = 0;
     writeLines(fixture, { service, instanceId: "i-1", at: new Date(base + 20) }, ["on time"]);
@@ -137,9 +148,9 @@ describe("ServiceLogTail reading through the Logging emulator", () => {
     const logs = tail({ overlapMs: 0 });
     const base = Date.now() - 1_000;
     const lines = logs.follow("i-1")[Symbol.asyncIterator]();
-    fixture.emulator.ingestionDelayMs = 300;
+    fixture.emulator.ingestionDelayMs = 500;
     writeLines(fixture, { service, instanceId: "i-1", at: new Date(base + 10) }, ["late"]);
-    const readableAt = Date.now() + 300;
+    const readableAt = Date.now() + 500;
     fixture.emulator.ingestionDelayMs = 0;
     writeLines(fixture, { service, instanceId: "i-1", at: new Date(base + 20) }, ["on time"]);
     expect(await takeTexts(lines, 1, "on time")).toEqual(["on time"]);
