@@ -207,7 +207,6 @@ export class ServiceLogTail {
       refused.end(refusal);
       return refused;
     }
-    let instance = this.#instances.get(instanceId);
     const queue = new FollowerQueue({
       capacity: this.#followerBufferLines,
       signal,
@@ -215,10 +214,7 @@ export class ServiceLogTail {
       describeDrop: (count) => `[bigmachine: ${count} lines of instance ${instanceId} dropped: this follower read too slowly]`,
     });
     if (!queue.open) return queue;
-    if (!instance) {
-      instance = { recent: [], followers: new Set() };
-      this.#instances.set(instanceId, instance);
-    }
+    const instance = this.#instanceLines(instanceId);
     this.#forgetOld(instance);
     for (const { line } of instance.recent) this.#offer(queue, line);
     instance.followers.add(queue);
@@ -242,11 +238,7 @@ export class ServiceLogTail {
         this.#unattributed++;
         continue;
       }
-      let instance = this.#instances.get(instanceId);
-      if (!instance) {
-        instance = { recent: [], followers: new Set() };
-        this.#instances.set(instanceId, instance);
-      }
+      const instance = this.#instanceLines(instanceId);
       const line = entryToLine(entry, timeMs);
       instance.recent.push({ line, timeMs });
       if (instance.recent.length > this.#recentLines) instance.recent.shift();
@@ -256,6 +248,15 @@ export class ServiceLogTail {
       this.#forgetOld(instance);
       if (instance.recent.length === 0 && instance.followers.size === 0) this.#instances.delete(instanceId);
     }
+  }
+
+  #instanceLines(instanceId: string): InstanceLines {
+    let instance = this.#instances.get(instanceId);
+    if (!instance) {
+      instance = { recent: [], followers: new Set() };
+      this.#instances.set(instanceId, instance);
+    }
+    return instance;
   }
 
   #offer(queue: FollowerQueue, line: LogLine): void {
