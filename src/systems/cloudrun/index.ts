@@ -1,6 +1,7 @@
 /**
  * @module
- * Exports of the Cloud Run System's parts. The log tail follows the output of every machine of a
+ * Exports of the Cloud Run System's parts: the keepalive rule, the attach protocol, and the log tail,
+ * which follows the output of every machine of a
  * service through Cloud Logging, with one query per driver and service.
  */
 export { ServiceLogTail, SERVICE_LOG_TAIL_DEFAULTS } from "./log-tail.ts";
@@ -8,3 +9,6 @@ export type { ServiceLogTailOptions, ServiceLogTailStats } from "./log-tail.ts";
 export { listEntriesWith } from "./list-entries.ts";
 export type { EntryLister, ListEntries, ListEntriesPage, ListEntriesRequest } from "./list-entries.ts";
 export type { TailEntry } from "./log-query.ts";
+export { cloudRunTimings, DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS, MIN_REQUEST_TIMEOUT_MS } from "./keepalive.ts";
+export type { CloudRunTimings } from "./keepalive.ts";
+export * from "./attach-protocol.ts";
