@@ -1,8 +1,8 @@
 /**
  * @module
  * Exports of the Cloud Run System's parts: the keepalive rule, the attach protocol, and the log tail,
- * which follows the output of every machine of a
- * service through Cloud Logging, with one query per driver and service.
+ * which follows the output of every machine of a service through Cloud Logging, with one query per
+ * driver and service.
  */
 export { ServiceLogTail, SERVICE_LOG_TAIL_DEFAULTS } from "./log-tail.ts";
 export type { ServiceLogTailOptions, ServiceLogTailStats } from "./log-tail.ts";
