@@ -41,6 +41,12 @@ export const ATTACH_HEADERS = {
   resumeToken: "x-bigmachine-resume-token",
 } as const;
 
+/**
+ * Response header of an attach the worker refuses: why, in words. A refused upgrade carries no body, so
+ * this is where the reason goes; its presence also tells the worker's refusals from the front end's.
+ */
+export const ATTACH_REFUSAL_HEADER = "x-bigmachine-refusal";
+
 /** The worker's environment variable holding the deployment key. */
 export const DEPLOYMENT_KEY_ENV = "BIGMACHINE_DEPLOYMENT_KEY";
 

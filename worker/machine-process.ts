@@ -1,0 +1,146 @@
+/**
+ * @module
+ * The machine as the worker runs it: the shipped program, forked as a machine of the local system's
+ * machine side. It gets an IPC channel, on which it reports its loopback address exactly as it would to
+ * a local driver, and which is also its lifeline (it ends itself when the worker goes). Its output goes
+ * to the worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { errorOf, MACHINE_ENV } from "../src/core.ts";
+import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
+import { listeningAddr } from "../src/systems/local/ipc.ts";
+
+/** How the machine's process ended. */
+export interface MachineExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** Options for {@link MachineProcess.start}. */
+export interface MachineProcessOptions {
+  /** The program file. */
+  programPath: string;
+  /** `process.argv.slice(2)` of the machine. */
+  args: string[];
+  /** The driver's additions to the environment (keepalive timings among them). */
+  env: Record<string, string>;
+  /** The session secret the machine requires on every call. */
+  secret: string;
+  /** The worker's environment, which the machine inherits (less the worker's own settings). */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
+/** Variables of the worker's environment that are the worker's business only. */
+const WORKER_ONLY_ENV = [DEPLOYMENT_KEY_ENV, "PORT"];
+
+/** The machine's environment: the worker's (less its own settings), the driver's additions, then machine mode. */
+export function machineEnv(options: Pick<MachineProcessOptions, "env" | "secret" | "baseEnv">): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env) };
+  for (const name of WORKER_ONLY_ENV) delete env[name];
+  return {
+    ...env,
+    ...options.env,
+    // Last, so nothing the driver sends can make the process anything but a machine of this session.
+    [MACHINE_ENV.mode]: "machine",
+    [MACHINE_ENV.system]: "local",
+    [MACHINE_ENV.secret]: options.secret,
+  };
+}
+
+/** A running machine process. */
+export class MachineProcess {
+  readonly #child: ChildProcess;
+  /** Resolves, never rejects, once the process has exited (or could not be spawned). */
+  readonly exited: Promise<MachineExit>;
+  #exit: MachineExit | undefined;
+
+  private constructor(options: MachineProcessOptions) {
+    this.#child = fork(options.programPath, options.args, {
+      // The worker may itself run under a loader (tsx in tests); the shipped program is plain ESM.
+      execArgv: [],
+      env: machineEnv(options),
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      serialization: "json",
+    });
+    this.exited = new Promise<MachineExit>((resolve) => {
+      this.#child.once("exit", (code, signal) => {
+        this.#exit = { code, signal };
+        resolve(this.#exit);
+      });
+      this.#child.once("error", (err) => {
+        // Spawning failed (no exit follows); a failed signal to a live process is ignored.
+        if (this.#child.pid !== undefined) return;
+        process.stderr.write(`bigmachine worker: could not start the machine process: ${err.message}\n`);
+        this.#exit = { code: null, signal: null };
+        resolve(this.#exit);
+      });
+    });
+  }
+
+  /** Forks the program as a machine. */
+  static start(options: MachineProcessOptions): MachineProcess {
+    return new MachineProcess(options);
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? 0;
+  }
+
+  /** How the process ended, once it has. */
+  get exit(): MachineExit | undefined {
+    return this.#exit;
+  }
+
+  /**
+   * Resolves with the machine's loopback address (`127.0.0.1:PORT`) once it serves. Rejects with kind
+   * `unavailable` if the process exits first, `timeout` if it stays silent for `timeoutMs`.
+   */
+  listening(timeoutMs: number): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#child.off("message", onMessage);
+      };
+      const onMessage = (message: unknown) => {
+        const addr = listeningAddr(message);
+        if (addr === undefined) return;
+        done();
+        resolve(addr);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(errorOf("timeout", `the machine process ${this.pid} did not report that it serves within ${timeoutMs} ms; does the program call bigmachine's start()?`));
+      }, timeoutMs);
+      this.#child.on("message", onMessage);
+      void this.exited.then((exit) => {
+        done();
+        reject(errorOf("unavailable", `the machine process ${describeExit(exit)} before it served; its output is in the instance's log`, { severity: "fatal" }));
+      });
+    });
+  }
+
+  /** Sends `signal` if the process still runs. */
+  kill(signal: NodeJS.Signals): void {
+    if (this.#exit !== undefined) return;
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  async stop(graceMs: number): Promise<MachineExit> {
+    this.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+    const exit = await this.exited;
+    clearTimeout(timer);
+    return exit;
+  }
+}
+
+/** "exited with code 1", "was killed by SIGKILL". */
+export function describeExit(exit: MachineExit): string {
+  if (exit.signal) return `was killed by ${exit.signal}`;
+  return exit.code === null ? "could not be started" : `exited with code ${exit.code}`;
+}

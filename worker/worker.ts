@@ -1,0 +1,238 @@
+/**
+ * @module
+ * The worker's state: an instance holds at most one machine. A fresh attach on an idle instance runs
+ * the handshake and starts the machine; a resume that names the held machine with its token and the
+ * session's secret gets a new tunnel to it. Everything else is refused before the upgrade with one of
+ * the {@link ATTACH_STATUS} answers. When the machine's process exits, the worker tells the open
+ * tunnel and finishes, so Cloud Run replaces the instance with a clean one.
+ */
+import { randomBytes } from "node:crypto";
+import type WebSocket from "ws";
+import { errorOf, toBigmachineError } from "../src/core.ts";
+import {
+  ATTACH_PROTOCOL_VERSION,
+  ATTACH_STATUS,
+  newResumeToken,
+  verifySessionProof,
+} from "../src/systems/cloudrun/attach-protocol.ts";
+import { closedError, TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
+import { runHandshake, type ProgramCache } from "./handshake.ts";
+import { HeldMachine, type Refusal } from "./held-machine.ts";
+import { MachineProcess, type MachineExit } from "./machine-process.ts";
+
+export type { Refusal } from "./held-machine.ts";
+
+/** The attach headers the worker decides on; null where a header is absent. */
+export interface AttachRequest {
+  version: string | null;
+  secret: string | null;
+  proof: string | null;
+  machineId: string | null;
+  resumeToken: string | null;
+}
+
+/**
+ * An attach the worker accepted and reserved room for: {@link open} it with the upgraded socket, or
+ * {@link cancel} it when the upgrade never completes. Either is final; the other is then a no-op.
+ */
+export interface Admission {
+  open(ws: WebSocket): void;
+  cancel(): void;
+}
+
+/** Options for {@link Worker}. */
+export interface WorkerOptions {
+  deploymentKey: string;
+  /** Cloud Run's id of this instance, sent in every hello. */
+  instanceId: string;
+  programs: ProgramCache;
+  handshakeTimeoutMs: number;
+  machineStartupTimeoutMs: number;
+  stopGraceMs: number;
+  endedLingerMs: number;
+  /**
+   * Called once, when the worker's job is done: its machine ended and the driver heard of it (or the
+   * linger passed with no driver back), or the worker was stopped. The process should then exit.
+   */
+  onFinished(): void;
+  /** The environment machines inherit; default the worker's. */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Where diagnostics go; default standard error. */
+  log?: (line: string) => void;
+}
+
+/** What the worker is doing, for diagnostics and tests. */
+export type WorkerPhase = "idle" | "starting" | "holding" | "ended" | "finished";
+
+/** The attach logic of one instance. */
+export class Worker {
+  readonly #options: WorkerOptions;
+  readonly #log: (line: string) => void;
+  /** True from a fresh attach's admission until its machine is held or its start failed. */
+  #starting = false;
+  /** The process of a machine being started, until it is held. */
+  #startingProcess: MachineProcess | undefined;
+  #machine: HeldMachine | undefined;
+  #stopping = false;
+  #finished = false;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  /** Set once the held machine's end has been reported (its tunnel told, if one was open). */
+  #endReported = false;
+  #markDone!: () => void;
+  readonly #done = new Promise<void>((resolve) => (this.#markDone = resolve));
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  get phase(): WorkerPhase {
+    if (this.#finished) return "finished";
+    if (this.#machine !== undefined) return this.#machine.process.exit === undefined ? "holding" : "ended";
+    return this.#starting ? "starting" : "idle";
+  }
+
+  /** The held machine's id, if any. */
+  get machineId(): string | undefined {
+    return this.#machine?.id;
+  }
+
+  /** Whether a driver's tunnel to the held machine is open (or about to open). */
+  get attached(): boolean {
+    return this.#machine?.attached ?? false;
+  }
+
+  /** Decides on an attach before its upgrade: an admission, or the refusal to answer with. */
+  admit(request: AttachRequest): Admission | Refusal {
+    if (request.version !== ATTACH_PROTOCOL_VERSION) {
+      const named = request.version === null ? "no attach protocol version" : `attach protocol version ${JSON.stringify(request.version.slice(0, 20))}`;
+      return { status: ATTACH_STATUS.badRequest, reason: `the request names ${named}; this worker speaks version ${ATTACH_PROTOCOL_VERSION}` };
+    }
+    if (!verifySessionProof(this.#options.deploymentKey, request.secret, request.proof)) {
+      return { status: ATTACH_STATUS.unauthorized, reason: "missing or wrong session secret or proof (is the driver using this service's deployment key?)" };
+    }
+    return request.machineId === null ? this.#admitFresh(request.secret!) : this.#admitResume(request);
+  }
+
+  /**
+   * Stops the machine (SIGTERM, then SIGKILL after the grace period), tells its tunnel how it ended,
+   * and finishes. Resolves once finished. Idempotent.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#machine !== undefined && !this.#endReported) {
+      await this.#machine.stop(this.#options.stopGraceMs);
+      // The end reports itself (telling the tunnel first) and then finishes the worker.
+      await this.#done;
+    } else if (this.#startingProcess !== undefined) {
+      await this.#startingProcess.stop(this.#options.stopGraceMs);
+    }
+    this.#finish();
+  }
+
+  #admitFresh(secret: string): Admission | Refusal {
+    if (this.#stopping) return { status: ATTACH_STATUS.busy, reason: "this instance is shutting down" };
+    if (this.#machine !== undefined) {
+      const why = this.#machine.process.exit === undefined ? "already holds a machine" : "is ending after its machine exited";
+      return { status: ATTACH_STATUS.busy, reason: `this instance ${why}` };
+    }
+    if (this.#starting) return { status: ATTACH_STATUS.busy, reason: "this instance is already starting a machine" };
+    this.#starting = true;
+    return once({
+      open: (ws) => void this.#runFresh(new TunnelSocket(ws), secret),
+      cancel: () => (this.#starting = false),
+    });
+  }
+
+  #admitResume(request: AttachRequest): Admission | Refusal {
+    const machine = this.#machine;
+    if (machine === undefined || machine.id !== request.machineId) {
+      return { status: ATTACH_STATUS.unknownMachine, reason: `this instance does not hold machine ${JSON.stringify(request.machineId!.slice(0, 64))}` };
+    }
+    if (!machine.accepts(request.resumeToken, request.secret)) {
+      return { status: ATTACH_STATUS.unauthorized, reason: `wrong resume token or session secret for machine ${machine.id}` };
+    }
+    const refusal = machine.reserve();
+    if (refusal !== undefined) return refusal;
+    return once({
+      open: (ws) => void machine.serve(new TunnelSocket(ws)),
+      cancel: () => machine.release(),
+    });
+  }
+
+  /** A fresh attach after its upgrade: handshake, start the machine, hold it, serve the tunnel. */
+  async #runFresh(tunnel: TunnelSocket, secret: string): Promise<void> {
+    const id = `m-${randomBytes(12).toString("base64url")}`;
+    const resumeToken = newResumeToken();
+    let proc: MachineProcess | undefined;
+    try {
+      const { exec, programPath } = await runHandshake(tunnel, { machineId: id, resumeToken, instanceId: this.#options.instanceId }, this.#options.programs, this.#options.handshakeTimeoutMs);
+      if (this.#stopping) throw errorOf("unavailable", "this instance is shutting down");
+      proc = MachineProcess.start({ programPath, args: exec.args, env: exec.env, secret, baseEnv: this.#options.baseEnv });
+      this.#startingProcess = proc;
+      const addr = await untilClosed(proc.listening(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
+      const machine = new HeldMachine({
+        id,
+        resumeToken,
+        secret,
+        process: proc,
+        addr,
+        dialTimeoutMs: this.#options.handshakeTimeoutMs,
+        log: this.#log,
+        onEnded: (exit, told) => this.#machineEnded(exit, told),
+      });
+      this.#machine = machine;
+      this.#startingProcess = undefined;
+      this.#starting = false;
+      this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
+      await machine.serve(tunnel);
+    } catch (err) {
+      const failure = toBigmachineError(err);
+      this.#log(`bigmachine worker: attach failed: ${failure.message}`);
+      tunnel.sendControl({ type: "failed", kind: failure.kind, message: failure.message });
+      tunnel.close(failure.kind === "invalid" ? 1008 : 1011, "attach failed");
+      if (proc !== undefined) await proc.stop(this.#options.stopGraceMs);
+      this.#startingProcess = undefined;
+      this.#starting = false;
+    }
+  }
+
+  #machineEnded(_exit: MachineExit, told: boolean): void {
+    this.#endReported = true;
+    if (told || this.#stopping) return this.#finish();
+    // No driver heard it: answer resumes with 410 for a while, so a driver coming back learns how it ended.
+    this.#lingerTimer = setTimeout(() => this.#finish(), this.#options.endedLingerMs);
+  }
+
+  #finish(): void {
+    clearTimeout(this.#lingerTimer);
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#markDone();
+    this.#options.onFinished();
+  }
+}
+
+/** Makes an admission's two outcomes mutually exclusive and final. */
+function once(admission: Admission): Admission {
+  let settled = false;
+  return {
+    open: (ws) => {
+      if (settled) return void ws.terminate();
+      settled = true;
+      admission.open(ws);
+    },
+    cancel: () => {
+      if (settled) return;
+      settled = true;
+      admission.cancel();
+    },
+  };
+}
+
+/** `promise`, or a `net` error if the tunnel closes first (the driver left mid-start). */
+function untilClosed<T>(promise: Promise<T>, tunnel: TunnelSocket, during: string): Promise<T> {
+  const closed = tunnel.closed.then((close) => Promise.reject(closedError(close, `waiting until ${during}`)));
+  closed.catch(() => {});
+  return Promise.race([promise, closed]);
+}
