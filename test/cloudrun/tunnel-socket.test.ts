@@ -1,0 +1,95 @@
+/**
+ * A tunnel's socket as both ends read it during the handshake: messages in order, control messages
+ * decoded and checked, bounded waits, and the close reported to a waiting read.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { BigmachineError, isKind } from "../../src/core.ts";
+import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
+
+const servers: Server[] = [];
+const sockets: WebSocket[] = [];
+
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate();
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+/** A tunnel on one end of a loopback socket pair, and the other end's raw socket. */
+async function tunnelPair(): Promise<{ tunnel: TunnelSocket; far: WebSocket }> {
+  const wss = new WebSocketServer({ noServer: true });
+  const server = createServer();
+  servers.push(server);
+  const far = new Promise<WebSocket>((resolve) => server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, resolve)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const near = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  await new Promise((resolve) => near.once("open", resolve));
+  const pair = { tunnel: new TunnelSocket(near), far: await far };
+  sockets.push(near, pair.far);
+  return pair;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(BigmachineError);
+  return err as BigmachineError;
+}
+
+describe("a tunnel socket", () => {
+  it("reads control and binary messages in order, then forwards the rest", async () => {
+    const { tunnel, far } = await tunnelPair();
+    far.send(JSON.stringify({ type: "ready", machineId: "m-1", pid: 7 }));
+    far.send(Buffer.from("frame 1"));
+    far.send(Buffer.from("frame 2"));
+    far.send("text after");
+    expect(await tunnel.next({ timeoutMs: 5_000, what: "ready" })).toEqual({ kind: "control", message: { type: "ready", machineId: "m-1", pid: 7 } });
+    const first = await tunnel.next({ timeoutMs: 5_000, what: "a frame" });
+    expect(first.kind === "binary" && first.data.toString()).toBe("frame 1");
+    const rest: string[] = [];
+    await new Promise<void>((resolve) => {
+      tunnel.forward({
+        binary: (data) => rest.push(`binary ${data.toString()}`),
+        text: (text) => {
+          rest.push(`text ${text}`);
+          resolve();
+        },
+      });
+    });
+    expect(rest).toEqual(["binary frame 2", "text text after"]);
+    await expect(tunnel.next({ timeoutMs: 10, what: "more" })).rejects.toThrow(/handed over/);
+  });
+
+  it("refuses a malformed control message with kind invalid, and keeps reading after it", async () => {
+    const { tunnel, far } = await tunnelPair();
+    far.send('{"type":"launch"}');
+    far.send(Buffer.from("next"));
+    expect(isKind(await rejection(tunnel.next({ timeoutMs: 5_000, what: "hello" })), "invalid")).toBe(true);
+    expect((await tunnel.next({ timeoutMs: 5_000, what: "a frame" })).kind).toBe("binary");
+  });
+
+  it("bounds a wait, and fails it with kind net once the socket closes", async () => {
+    const { tunnel, far } = await tunnelPair();
+    const timedOut = await rejection(tunnel.next({ timeoutMs: 30, what: "the worker's hello" }));
+    expect(timedOut.kind).toBe("timeout");
+    expect(timedOut.message).toMatch(/the worker's hello did not arrive within 30 ms/);
+
+    const waiting = tunnel.next({ timeoutMs: 5_000, what: "exec" });
+    await expect(tunnel.next({ timeoutMs: 10, what: "a second read" })).rejects.toThrow(/another read/);
+    far.close(4001, "going away");
+    const closed = await rejection(waiting);
+    expect(closed.kind).toBe("net");
+    expect(closed.message).toMatch(/closed with code 4001: going away \(while waiting for exec\)/);
+    expect(tunnel.open).toBe(false);
+    expect(tunnel.closeInfo).toMatchObject({ code: 4001, reason: "going away" });
+  });
+
+  it("cancels a wait when its signal aborts", async () => {
+    const { tunnel } = await tunnelPair();
+    const controller = new AbortController();
+    const waiting = tunnel.next({ timeoutMs: 5_000, what: "hello", signal: controller.signal });
+    controller.abort();
+    expect((await rejection(waiting)).kind).toBe("canceled");
+  });
+});
