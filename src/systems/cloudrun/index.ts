@@ -12,3 +12,7 @@ export type { TailEntry } from "./log-query.ts";
 export { cloudRunTimings, DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS, MIN_REQUEST_TIMEOUT_MS } from "./keepalive.ts";
 export type { CloudRunTimings } from "./keepalive.ts";
 export * from "./attach-protocol.ts";
+export { attach, resume, attachUrl, refusalError, DEFAULT_ATTACH_TIMEOUT_MS, DEFAULT_RESUME_TIMEOUT_MS } from "./attach-client.ts";
+export type { Attached, AttachCommonOptions, AttachOptions, ProgramToShip, Resumed, ResumeOptions } from "./attach-client.ts";
+export { describeMachineExit, tunnelLink } from "./control-link.ts";
+export type { TunnelLink, TunnelLinkOptions } from "./control-link.ts";
