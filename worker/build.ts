@@ -12,8 +12,15 @@ import { build } from "esbuild";
 /** The worker's entry point. */
 export const WORKER_ENTRY = fileURLToPath(new URL("./main.ts", import.meta.url));
 
-/** Writes the bundled worker to `outfile`; resolves with its size in bytes. */
-export async function bundleWorker(outfile: string): Promise<number> {
+/** What {@link bundleWorker} wrote. */
+export interface WorkerBundle {
+  bytes: number;
+  /** The source files in the bundle, relative to the working directory. */
+  inputs: string[];
+}
+
+/** Writes the bundled worker to `outfile`. */
+export async function bundleWorker(outfile: string): Promise<WorkerBundle> {
   const result = await build({
     entryPoints: [WORKER_ENTRY],
     outfile,
@@ -26,7 +33,8 @@ export async function bundleWorker(outfile: string): Promise<number> {
     // Bundled CommonJS dependencies (ws among them) call require(), which an ES module lacks.
     banner: { js: 'import { createRequire as __workerRequire } from "node:module"; const require = __workerRequire(import.meta.url);' },
   });
-  return Object.values(result.metafile.outputs).reduce((total, output) => total + output.bytes, 0);
+  const bytes = Object.values(result.metafile.outputs).reduce((total, output) => total + output.bytes, 0);
+  return { bytes, inputs: Object.keys(result.metafile.inputs) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -35,6 +43,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.stderr.write("usage: tsx worker/build.ts OUTFILE\n");
     process.exit(2);
   }
-  const bytes = await bundleWorker(outfile);
+  const { bytes } = await bundleWorker(outfile);
   process.stderr.write(`bundled the worker into ${outfile} (${bytes} bytes)\n`);
 }
