@@ -99,12 +99,33 @@ export function tunnelLink(tunnel: TunnelSocket, options: TunnelLinkOptions): Tu
     reportClose();
   });
 
+  // As the RPC layer's own WebSocket links do: frames sent in one turn of the event loop leave in one
+  // write (the socket is corked from the second frame of a turn until the turn ends).
+  const socket = (tunnel.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  let inTurn = false;
+  let corked = false;
+  const endTurn = () => {
+    inTurn = false;
+    if (corked) {
+      corked = false;
+      socket!.uncork();
+    }
+  };
+
   return {
     get exit() {
       return exit;
     },
     send(frame) {
-      if (tunnel.open) tunnel.ws.send(frame, { binary: true });
+      if (!tunnel.open) return;
+      if (!inTurn) {
+        inTurn = true;
+        process.nextTick(endTurn);
+      } else if (!corked && socket !== undefined) {
+        corked = true;
+        socket.cork();
+      }
+      tunnel.ws.send(frame, { binary: true });
     },
     get bufferedAmount() {
       return tunnel.ws.bufferedAmount;
