@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
-import { envMillis, keepaliveEnv, LOCAL_ENV, ownProgram, resolveKeepalive, resolveLocalOptions } from "./config.ts";
+import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveKeepalive, resolveLocalOptions } from "./config.ts";
 
 function thrown(f: () => unknown): unknown {
   try {
@@ -63,6 +63,17 @@ describe("resolveLocalOptions", () => {
       args: ["--n", "3"],
     });
     expect(ownProgram({ argv: ["node"], execArgv: [] })).toBeUndefined();
+  });
+
+  it("runs the program named in the environment with plain node and the driver's arguments", () => {
+    const proc = { argv: ["node", "/app/driver.ts", "--n", "3"] };
+    expect(envProgram({ [LOCAL_ENV.program]: " /store/abc.mjs " }, proc)).toEqual({ entry: "/store/abc.mjs", execArgv: [], args: ["--n", "3"] });
+    expect(envProgram({ [LOCAL_ENV.program]: "" }, proc)).toBeUndefined();
+    expect(envProgram({}, proc)).toBeUndefined();
+    const env = { [LOCAL_ENV.program]: "/store/abc.mjs" };
+    expect(resolveLocalOptions({ output: false }, env).program).toMatchObject({ entry: "/store/abc.mjs", execArgv: [] });
+    // An explicit program still wins over the environment.
+    expect(resolveLocalOptions({ program: { entry: "m.ts" }, output: false }, env).program?.entry).toBe("m.ts");
   });
 
   it("fills in an explicit program and reads the startup timeout and debug switches from the environment", () => {

@@ -9,6 +9,10 @@
  * fit in one timeout window, so one or two slow replies never lose a machine), rpc timeout timeout / 2
  * (5 s: a keepalive may be slow, but two of them always fit before the machine is declared lost). Set
  * only the timeout and the other two follow it; set any of them explicitly and that value wins.
+ *
+ * The program: machines re-run the driver's own program unless told otherwise, by `program` or by
+ * `BIGMACHINE_LOCAL_PROGRAM` (a script run with plain node, e.g. a bundle made by `bundleProgram`, so a
+ * shipped program can be tried on this host before it goes to a worker).
  */
 import os from "node:os";
 import { errorOf, type KeepaliveConfig } from "../../core.ts";
@@ -26,7 +30,8 @@ export interface LocalProgram {
 /** Options for the local system. Every field is optional. */
 export interface LocalSystemOptions {
   /**
-   * The program machines run. Default: the driver's own program (`process.argv[1]` with
+   * The program machines run. Default: the script named by `BIGMACHINE_LOCAL_PROGRAM`, run with plain
+   * node and the driver's arguments; without it, the driver's own program (`process.argv[1]` with
    * `process.execArgv` and the driver's arguments), so a driver run under tsx re-runs itself under tsx.
    */
   program?: LocalProgram;
@@ -50,6 +55,8 @@ export const LOCAL_ENV = {
   keepaliveTimeoutMs: "BIGMACHINE_KEEPALIVE_TIMEOUT_MS",
   keepaliveRpcTimeoutMs: "BIGMACHINE_KEEPALIVE_RPC_TIMEOUT_MS",
   startupTimeoutMs: "BIGMACHINE_STARTUP_TIMEOUT_MS",
+  /** A script machines run (with plain node) instead of the driver's own program. */
+  program: "BIGMACHINE_LOCAL_PROGRAM",
   /** Set (to anything but `0` or empty) to record system events. */
   debug: "BIGMACHINE_DEBUG",
   /** Where debug events go (appended, one JSON object a line); default the output stream. */
@@ -135,9 +142,21 @@ export function ownProgram(proc: Pick<NodeJS.Process, "argv" | "execArgv"> = pro
   return { entry, execArgv: [...proc.execArgv], args: proc.argv.slice(2) };
 }
 
+/**
+ * The program named by `BIGMACHINE_LOCAL_PROGRAM`: that script with no node flags (it runs as is, e.g. a
+ * bundle) and the driver's arguments. Undefined when the variable is unset or empty.
+ */
+export function envProgram(env: Env = process.env, proc: Pick<NodeJS.Process, "argv"> = process): Required<LocalProgram> | undefined {
+  const entry = env[LOCAL_ENV.program]?.trim();
+  if (!entry) return undefined;
+  return { entry, execArgv: [], args: proc.argv.slice(2) };
+}
+
 /** Applies defaults and the environment to `options`; throws kind `invalid` for bad values. */
 export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env = process.env): ResolvedLocalOptions {
-  const program = options.program ? { entry: options.program.entry, execArgv: options.program.execArgv ?? [], args: options.program.args ?? [] } : ownProgram();
+  const program = options.program
+    ? { entry: options.program.entry, execArgv: options.program.execArgv ?? [], args: options.program.args ?? [] }
+    : (envProgram(env) ?? ownProgram());
   if (program && !program.entry) throw errorOf("invalid", "program.entry must name the script machines run", { severity: "fatal" });
   const debug = env[LOCAL_ENV.debug]?.trim();
   return {

@@ -1,0 +1,129 @@
+/**
+ * @module
+ * Bundles a driver's program into one self-contained ES module file for Node 20: the file a generic
+ * worker receives, stores and runs as a machine (Go bigmachine's Setbinary/Exec). The entry is the
+ * program's own entry module, TypeScript included (as under tsx), and the bundle holds every module it
+ * imports, its `node_modules` dependencies among them, since a worker image has none of them. Node's
+ * built-in modules stay imports.
+ *
+ * The bundle is the same program: its top-level code runs in the same order, so it registers the same
+ * services and, started with the machine environment (`BIGMACHINE_MODE=machine`), `start()` serves the
+ * machine. The output is deterministic for the same sources (paths in it are relative to the entry's
+ * package root), so its digest names the program wherever it is built.
+ */
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { errorOf, toBigmachineError } from "../errors.ts";
+import { buildMessages, describeMessage, unbundlableError } from "./bundle-error.ts";
+import { programDigest } from "./digest.ts";
+import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER } from "./esm-interop.ts";
+
+/** Options for {@link bundleProgram}. */
+export interface BundleOptions {
+  /** The program's entry module. Default: the running program's entry file, `process.argv[1]`. */
+  entry?: string;
+  /** Reuse this process's earlier bundle of the same entry (default true); `false` always rebuilds. */
+  cache?: boolean;
+}
+
+/** A program bundled for shipping. */
+export interface ProgramBundle {
+  /** The bundle: one ES module file (run it as `*.mjs`). */
+  code: Uint8Array;
+  /** `sha256:<hex>` of `code`. */
+  digest: string;
+  /** The size of `code` in bytes. */
+  bytes: number;
+  /** The absolute path of the entry module bundled. */
+  entry: string;
+  /** What the bundler warned about (`file:line:column: text`), e.g. a `require` of a computed name it could not follow. */
+  warnings: string[];
+}
+
+const bundles = new Map<string, Promise<ProgramBundle>>();
+
+/**
+ * Bundles the program whose entry is `options.entry` (default `process.argv[1]`), once per process and
+ * entry unless `cache` is false. Rejects with kind `invalid` when there is no entry (a REPL, `node -e`),
+ * `not-exist` when the entry is not a file, and `not-supported` (fatal) when the program cannot be
+ * bundled into one file: a module that cannot be resolved, a native addon, or anything else the bundler
+ * reports it cannot include. That error names each cause and points to baking the program into the
+ * worker image instead.
+ */
+export function bundleProgram(options: BundleOptions = {}): Promise<ProgramBundle> {
+  let entry: string;
+  try {
+    entry = resolveEntry(options.entry);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (options.cache === false) return build(entry);
+  let bundle = bundles.get(entry);
+  if (!bundle) {
+    bundle = build(entry);
+    bundles.set(entry, bundle);
+    // A failure is not kept: the sources may be fixed and the call repeated in the same process.
+    bundle.catch(() => {
+      if (bundles.get(entry) === bundle) bundles.delete(entry);
+    });
+  }
+  return bundle;
+}
+
+function resolveEntry(given: string | undefined): string {
+  const entry = given ?? process.argv[1];
+  if (!entry) {
+    throw errorOf("invalid", "this process has no entry file to bundle (is it a REPL or `node -e`?); pass `entry`", { severity: "fatal" });
+  }
+  const resolved = path.resolve(entry);
+  let isFile = false;
+  try {
+    isFile = statSync(resolved).isFile();
+  } catch {
+    // Reported below.
+  }
+  if (!isFile) throw errorOf("not-exist", `cannot bundle ${resolved}: no such file`, { severity: "fatal" });
+  return resolved;
+}
+
+/** The nearest folder at or above the entry's that holds a package.json; else the entry's own folder. */
+function packageRoot(entry: string): string {
+  for (let dir = path.dirname(entry); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) return path.dirname(entry);
+  }
+}
+
+async function build(entry: string): Promise<ProgramBundle> {
+  // Loaded on first use: a program that ships itself holds this module too, but never bundles on a machine.
+  const esbuild = await import("esbuild");
+  let result: Awaited<ReturnType<typeof esbuild.build>>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      absWorkingDir: packageRoot(entry),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      write: false,
+      logLevel: "silent",
+      // Bundling renames clashing top-level names; keep `.name` of functions and classes as written.
+      keepNames: true,
+      banner: { js: REQUIRE_BANNER },
+      inject: [CJS_GLOBALS_MODULE],
+      plugins: [cjsGlobalsPlugin(), nativeAddonPlugin()],
+      // See the lazy import above: the bundler is a native binary, and machines never need it.
+      external: ["esbuild"],
+    });
+  } catch (err) {
+    const messages = buildMessages(err);
+    if (messages) throw unbundlableError(entry, messages, err);
+    const cause = toBigmachineError(err);
+    throw errorOf("other", `bundling ${entry} failed: ${cause.message}`, { severity: "unknown", cause: err });
+  }
+  const outputs = result.outputFiles ?? [];
+  if (outputs.length !== 1) throw errorOf("other", `bundling ${entry} produced ${outputs.length} files, not one`, { severity: "fatal" });
+  const code = outputs[0].contents;
+  return { code, digest: programDigest(code), bytes: code.byteLength, entry, warnings: result.warnings.map(describeMessage) };
+}
