@@ -3,40 +3,17 @@
  * whole and in order, a slow reader on one side pauses reading on the other, closes propagate, and a
  * text message from the driver is handed to the worker rather than relayed.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
+import type WebSocket from "ws";
+import { SocketPairs, waitUntil } from "../../src/systems/cloudrun/test-socket-pair.ts";
 import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
 import { startRelay, type RelayOptions } from "../../worker/relay.ts";
-import { waitUntil } from "./helpers.ts";
+
+const pairs = new SocketPairs();
+afterEach(() => pairs.close());
 
 /** A socket pair on loopback: `near` is the relay's end, `far` the other party's. */
-interface Pair {
-  near: WebSocket;
-  far: WebSocket;
-}
-
-const servers: Server[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
-});
-
-async function pair(): Promise<Pair> {
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const server = createServer();
-  servers.push(server);
-  const far = new Promise<WebSocket>((resolve) => server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, resolve)));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const near = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { perMessageDeflate: false });
-  await new Promise((resolve) => near.once("open", resolve));
-  const pair = { near, far: await far };
-  sockets.push(pair.near, pair.far);
-  return pair;
-}
+const pair = () => pairs.open();
 
 function collect(ws: WebSocket): Buffer[] {
   const got: Buffer[] = [];

@@ -2,37 +2,22 @@
  * The driver's tunnel link on a loopback socket pair: frames held until a receiver is set, control
  * messages kept out of the frames, and the close error saying how the tunnel ended.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
-import { BigmachineError, isFatal, isTemporary } from "../../src/core.ts";
-import type { ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
-import { tunnelLink, type TunnelLink } from "../../src/systems/cloudrun/control-link.ts";
-import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
-import { waitUntil } from "./helpers.ts";
+import type WebSocket from "ws";
+import { BigmachineError, isFatal, isTemporary } from "../../core.ts";
+import type { ControlMessage } from "./attach-protocol.ts";
+import { tunnelLink, type TunnelLink } from "./control-link.ts";
+import { SocketPairs, waitUntil } from "./test-socket-pair.ts";
+import { TunnelSocket } from "./tunnel-socket.ts";
 
-const servers: Server[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
-});
+const pairs = new SocketPairs();
+afterEach(() => pairs.close());
 
 /** A tunnel link on one end of a loopback pair; `far` plays the worker. */
 async function linkPair(): Promise<{ link: TunnelLink; far: WebSocket; controls: ControlMessage[] }> {
-  const wss = new WebSocketServer({ noServer: true });
-  const server = createServer();
-  servers.push(server);
-  const far = new Promise<WebSocket>((resolve) => server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, resolve)));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const near = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-  await new Promise((resolve) => near.once("open", resolve));
+  const { near, far } = await pairs.open();
   const controls: ControlMessage[] = [];
-  const pair = { link: tunnelLink(new TunnelSocket(near), { machineId: "m-1", onControl: (m) => controls.push(m) }), far: await far, controls };
-  sockets.push(near, pair.far);
-  return pair;
+  return { link: tunnelLink(new TunnelSocket(near), { machineId: "m-1", onControl: (m) => controls.push(m) }), far, controls };
 }
 
 function closeOf(link: TunnelLink): Promise<Error | undefined> {

@@ -2,33 +2,19 @@
  * A tunnel's socket as both ends read it during the handshake: messages in order, control messages
  * decoded and checked, bounded waits, and the close reported to a waiting read.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
-import { BigmachineError, isKind } from "../../src/core.ts";
-import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
+import type WebSocket from "ws";
+import { BigmachineError, isKind } from "../../core.ts";
+import { SocketPairs } from "./test-socket-pair.ts";
+import { TunnelSocket } from "./tunnel-socket.ts";
 
-const servers: Server[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
-});
+const pairs = new SocketPairs();
+afterEach(() => pairs.close());
 
 /** A tunnel on one end of a loopback socket pair, and the other end's raw socket. */
 async function tunnelPair(): Promise<{ tunnel: TunnelSocket; far: WebSocket }> {
-  const wss = new WebSocketServer({ noServer: true });
-  const server = createServer();
-  servers.push(server);
-  const far = new Promise<WebSocket>((resolve) => server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, resolve)));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const near = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-  await new Promise((resolve) => near.once("open", resolve));
-  const pair = { tunnel: new TunnelSocket(near), far: await far };
-  sockets.push(near, pair.far);
-  return pair;
+  const { near, far } = await pairs.open();
+  return { tunnel: new TunnelSocket(near), far };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
