@@ -1,20 +1,17 @@
 /**
  * Shared pieces of the worker's and the attach client's tests: fixture programs bundled as a driver's
- * program is, a program cache in a temporary folder, an in-process worker on loopback with short
- * timings, and raw attaches that expose the worker's answers.
+ * program is, an in-process worker on loopback with short timings and a program store in a temporary
+ * folder, and raw attaches that expose the worker's answers.
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import WebSocket from "ws";
-import { errorOf } from "../../src/core.ts";
+import { bundleProgram, ProgramStore, programDigest } from "../../src/ship/index.ts";
 import { ATTACH_HEADERS, ATTACH_PATH, ATTACH_PROTOCOL_VERSION, ATTACH_REFUSAL_HEADER, newDeploymentKey, sessionProof } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
 import { serveWorker, type ServedWorker } from "../../worker/app.ts";
-import type { ProgramCache } from "../../worker/handshake.ts";
 import { Worker, type WorkerOptions } from "../../worker/worker.ts";
 
 export { processAlive, waitUntil } from "../local/helpers.ts";
@@ -31,55 +28,11 @@ export interface Program {
 }
 
 /** `sha256:<hex>` of `code`. */
-export function digestOf(code: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(code).digest("hex")}`;
-}
+export const digestOf = programDigest;
 
-/** Bundles a fixture into one ESM file with its dependencies, as a shipped program is. */
+/** Bundles a fixture as a driver's program is bundled for shipping. */
 export async function bundleFixture(name: string): Promise<Program> {
-  const result = await build({
-    entryPoints: [fixture(name)],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    write: false,
-    logLevel: "silent",
-    // CommonJS dependencies (ws) call require(), which an ES module lacks.
-    banner: { js: 'import { createRequire as __bundleRequire } from "node:module"; const require = __bundleRequire(import.meta.url);' },
-  });
-  const code = result.outputFiles[0].contents;
-  return { code, digest: digestOf(code) };
-}
-
-/** A digest-checked program cache in a folder: the part of an instance's program store the worker uses. */
-export class FolderProgramCache implements ProgramCache {
-  readonly dir: string;
-
-  constructor(dir: string) {
-    this.dir = dir;
-    mkdirSync(dir, { recursive: true });
-  }
-
-  digests(): string[] {
-    return readdirSync(this.dir)
-      .filter((name) => /^[0-9a-f]{64}\.mjs$/.test(name))
-      .map((name) => `sha256:${name.slice(0, 64)}`);
-  }
-
-  has(digest: string): boolean {
-    return this.digests().includes(digest);
-  }
-
-  put(code: Uint8Array, digest: string): string {
-    if (digestOf(code) !== digest) throw errorOf("invalid", `the program does not have digest ${digest}`, { severity: "fatal" });
-    writeFileSync(this.pathOf(digest), code);
-    return this.pathOf(digest);
-  }
-
-  pathOf(digest: string): string {
-    return join(this.dir, `${digest.slice("sha256:".length)}.mjs`);
-  }
+  return bundleProgram({ entry: fixture(name) });
 }
 
 /** Timings short enough for a test, long enough for two busy cores. */
@@ -95,7 +48,7 @@ export interface TestWorker {
   worker: Worker;
   served: ServedWorker;
   deploymentKey: string;
-  cache: FolderProgramCache;
+  cache: ProgramStore;
   /** How many times the worker said it was finished. */
   finishedCount(): number;
   /** Lines the worker logged. */
@@ -108,7 +61,7 @@ export interface TestWorker {
 export async function startTestWorker(options: Partial<WorkerOptions> = {}): Promise<TestWorker> {
   const dir = mkdtempSync(join(tmpdir(), "bigmachine-worker-"));
   const deploymentKey = options.deploymentKey ?? newDeploymentKey();
-  const cache = new FolderProgramCache(join(dir, "programs"));
+  const cache = new ProgramStore(join(dir, "programs"));
   const logs: string[] = [];
   let finished = 0;
   const worker = new Worker({
@@ -174,9 +127,4 @@ export function rawAttach(baseUrl: string, headers: Record<string, string>): Pro
     });
     ws.once("error", reject);
   });
-}
-
-/** Removes a folder, ignoring a missing one. */
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }

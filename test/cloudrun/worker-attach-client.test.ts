@@ -88,7 +88,7 @@ describe("attach", () => {
 
   it("does not ship a program the instance holds, and does not even read it", async () => {
     const tw = await newWorker();
-    tw.cache.put(program.code, program.digest);
+    await tw.cache.put(program.code, program.digest);
     let reads = 0;
     const attached = await attach(tw.served.url, {
       ...credentials(tw),
