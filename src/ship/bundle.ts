@@ -96,7 +96,12 @@ function packageRoot(entry: string): string {
 
 async function build(entry: string): Promise<ProgramBundle> {
   // Loaded on first use: a program that ships itself holds this module too, but never bundles on a machine.
-  const esbuild = await import("esbuild");
+  let esbuild: typeof import("esbuild");
+  try {
+    esbuild = await import("esbuild");
+  } catch (err) {
+    throw errorOf("not-supported", `cannot bundle ${entry}: the esbuild package cannot be loaded here (${(err as Error).message})`, { severity: "fatal", cause: err });
+  }
   let result: Awaited<ReturnType<typeof esbuild.build>>;
   try {
     result = await esbuild.build({
