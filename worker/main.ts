@@ -5,7 +5,8 @@
  * replaces the instance with a clean one) or on SIGTERM, after stopping the machine. Without a
  * deployment key it refuses to start.
  */
-import { ProgramStore } from "../src/ship/index.ts";
+// The store alone: the ship index also holds the bundler, which the image has no use for.
+import { ProgramStore } from "../src/ship/program-store.ts";
 import { serveWorker, type ServedWorker } from "./app.ts";
 import { workerConfigFrom, type WorkerConfig } from "./config.ts";
 import { readInstanceId } from "./instance-id.ts";

@@ -42,9 +42,10 @@ describe("the bundled worker", () => {
     return { child, exited, stderr: () => stderr };
   }
 
-  it("holds the worker and what it imports, and no deploy, emulator or test code", () => {
+  it("holds the worker and what it imports, and no deploy, emulator, bundler or test code", () => {
     expect(bundle.inputs.some((input) => input.endsWith("worker/main.ts"))).toBe(true);
-    expect(bundle.inputs.filter((input) => /(^|\/)(deploy|test)\/|src\/emulators\//.test(input))).toEqual([]);
+    expect(bundle.inputs.some((input) => input.endsWith("src/ship/program-store.ts"))).toBe(true);
+    expect(bundle.inputs.filter((input) => /(^|\/)(deploy|test)\/|src\/emulators\/|esbuild|src\/ship\/bundle/.test(input))).toEqual([]);
   });
 
   it("refuses to start without a deployment key, saying why", async () => {
