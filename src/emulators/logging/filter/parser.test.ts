@@ -159,6 +159,7 @@ describe("parseFilter", () => {
     expect(shape('a=(b) c=d')).toBe('(a="b" & c="d")');
     expect(errorOf("a=()").reason).toMatch(/expected a value/);
     expect(errorOf('a=("b" OR "c"').reason).toMatch(/expected '\)'/);
+    expect(errorOf('a=("b" OR)').reason).toMatch(/expected an expression after OR/);
   });
 
   it("reads sample(insertId, fraction) and refuses other fields and fractions out of range", () => {

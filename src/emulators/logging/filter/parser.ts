@@ -47,14 +47,18 @@ class Parser {
   parse(): FilterNode {
     this.#skipSpace();
     if (this.#atEnd()) return { kind: "all" };
-    const node = this.#conjunction();
+    const node = this.#conjunction(this.#termUnary);
     this.#skipSpace();
     if (!this.#atEnd()) throw this.#error(`unexpected ${this.#describeHere()}`);
     return node;
   }
 
-  #conjunction(): FilterNode {
-    const terms = [this.#disjunction()];
+  // The AND and OR levels are shared by whole terms and by the values of a value list, which differ
+  // only in what their innermost (unary) level reads.
+  readonly #termUnary = (): FilterNode => this.#unary();
+
+  #conjunction(unary: () => FilterNode): FilterNode {
+    const terms = [this.#disjunction(unary)];
     for (;;) {
       this.#skipSpace();
       if (this.#atEnd() || this.#peek() === ")") break;
@@ -63,20 +67,20 @@ class Parser {
         this.#skipSpace();
         if (this.#atEnd() || this.#peek() === ")") throw this.#error("expected an expression after AND");
       }
-      terms.push(this.#disjunction());
+      terms.push(this.#disjunction(unary));
     }
     return terms.length === 1 ? terms[0] : { kind: "and", terms };
   }
 
-  #disjunction(): FilterNode {
-    const terms = [this.#unary()];
+  #disjunction(unary: () => FilterNode): FilterNode {
+    const terms = [unary()];
     for (;;) {
       this.#skipSpace();
       if (this.#keywordHere() !== "OR") break;
       this.#pos += 2;
       this.#skipSpace();
       if (this.#atEnd() || this.#peek() === ")") throw this.#error("expected an expression after OR");
-      terms.push(this.#unary());
+      terms.push(unary());
     }
     return terms.length === 1 ? terms[0] : { kind: "or", terms };
   }
@@ -105,7 +109,7 @@ class Parser {
       this.#pos += 1;
       this.#skipSpace();
       if (this.#peek() === ")") throw this.#error("expected an expression inside parentheses");
-      const node = this.#conjunction();
+      const node = this.#conjunction(this.#termUnary);
       this.#skipSpace();
       if (this.#peek() !== ")") throw this.#error(`expected ')' but found ${this.#describeHere()}`);
       this.#pos += 1;
@@ -153,37 +157,11 @@ class Parser {
     this.#pos += 1; // "("
     this.#skipSpace();
     if (this.#peek() === ")") throw this.#error(`expected a value after '${op}('`);
-    const node = this.#valueConjunction(path, op, position);
+    const node = this.#conjunction(() => this.#valueUnary(path, op, position));
     this.#skipSpace();
     if (this.#peek() !== ")") throw this.#error(`expected ')' but found ${this.#describeHere()}`);
     this.#pos += 1;
     return node;
-  }
-
-  #valueConjunction(path: string[], op: CompareOp, position: number): FilterNode {
-    const terms = [this.#valueDisjunction(path, op, position)];
-    for (;;) {
-      this.#skipSpace();
-      if (this.#atEnd() || this.#peek() === ")") break;
-      if (this.#keywordHere() === "AND") {
-        this.#pos += 3;
-        this.#skipSpace();
-      }
-      terms.push(this.#valueDisjunction(path, op, position));
-    }
-    return terms.length === 1 ? terms[0] : { kind: "and", terms };
-  }
-
-  #valueDisjunction(path: string[], op: CompareOp, position: number): FilterNode {
-    const terms = [this.#valueUnary(path, op, position)];
-    for (;;) {
-      this.#skipSpace();
-      if (this.#keywordHere() !== "OR") break;
-      this.#pos += 2;
-      this.#skipSpace();
-      terms.push(this.#valueUnary(path, op, position));
-    }
-    return terms.length === 1 ? terms[0] : { kind: "or", terms };
   }
 
   #valueUnary(path: string[], op: CompareOp, position: number): FilterNode {
