@@ -9,6 +9,7 @@ import { decode } from "./codec.ts";
 import { POOLED_FRAME_BYTES, releaseFrame } from "./frame-pool.ts";
 import { MSGPACK_CONTENT_TYPE, WS_MAX_PAYLOAD_BYTES } from "./protocol.ts";
 import type { Link } from "./types.ts";
+import { coalesceWrites } from "./write-coalescer.ts";
 
 /** Close codes that mean the other end closed on purpose rather than the link failing. */
 const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
@@ -50,39 +51,23 @@ export function wsLink(ws: WebSocket): Link {
   });
   if (ws.readyState === WebSocket.CLOSED) closed = { err: new Error("websocket already closed") };
 
-  // Frames sent in one turn of the event loop leave in one write: from the second frame of a turn the
-  // socket is corked, and it is uncorked once the turn's callbacks and promise jobs have run. A stream
-  // producer's burst then costs one system call instead of one per item; a lone reply goes out at once.
-  // Large frames go back to the pool once nothing is queued on the socket any more: by then every
-  // frame sent before has been written out (or copied, on a client, which masks what it sends).
-  // Checking once per turn costs less than a write callback per frame.
-  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-  let inTurn = false;
-  let corked = false;
+  // Frames sent in one turn leave in one write (`write-coalescer.ts`). Large frames go back to the
+  // pool at the end of a turn once nothing is queued on the socket any more: by then every frame sent
+  // before has been written out (or copied, on a client, which masks what it sends). Checking once per
+  // turn costs less than a write callback per frame.
   let sentPooled: Uint8Array[] = [];
-  const endTurn = () => {
-    inTurn = false;
-    if (corked) {
-      corked = false;
-      socket!.uncork();
-    }
+  const beforeSend = coalesceWrites(ws, () => {
     if (sentPooled.length > 0 && ws.bufferedAmount === 0) {
       const written = sentPooled;
       sentPooled = [];
       for (const frame of written) releaseFrame(frame);
     }
-  };
+  });
 
   return {
     send(frame) {
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (!inTurn) {
-        inTurn = true;
-        process.nextTick(endTurn);
-      } else if (!corked && socket !== undefined) {
-        corked = true;
-        socket.cork();
-      }
+      beforeSend();
       if (frame.byteLength >= POOLED_FRAME_BYTES) sentPooled.push(frame);
       ws.send(frame);
     },

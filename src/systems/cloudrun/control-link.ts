@@ -5,7 +5,7 @@
  * layer. The worker's `exit` is kept and reported, both to a callback and as the error the link closes
  * with, so calls in flight fail saying how the machine ended rather than as a dropped connection.
  */
-import { BigmachineError, errorFromWire, errorOf, type Link } from "../../core.ts";
+import { BigmachineError, coalesceWrites, errorFromWire, errorOf, type Link } from "../../core.ts";
 import { decodeControl, type ControlMessage, type ExitMessage, type FailedMessage } from "./attach-protocol.ts";
 import { closedError, type TunnelSocket } from "./tunnel-socket.ts";
 
@@ -99,18 +99,8 @@ export function tunnelLink(tunnel: TunnelSocket, options: TunnelLinkOptions): Tu
     reportClose();
   });
 
-  // As the RPC layer's own WebSocket links do: frames sent in one turn of the event loop leave in one
-  // write (the socket is corked from the second frame of a turn until the turn ends).
-  const socket = (tunnel.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-  let inTurn = false;
-  let corked = false;
-  const endTurn = () => {
-    inTurn = false;
-    if (corked) {
-      corked = false;
-      socket!.uncork();
-    }
-  };
+  // As the RPC layer's own WebSocket links do: frames sent in one turn leave in one write.
+  const beforeSend = coalesceWrites(tunnel.ws);
 
   return {
     get exit() {
@@ -118,13 +108,7 @@ export function tunnelLink(tunnel: TunnelSocket, options: TunnelLinkOptions): Tu
     },
     send(frame) {
       if (!tunnel.open) return;
-      if (!inTurn) {
-        inTurn = true;
-        process.nextTick(endTurn);
-      } else if (!corked && socket !== undefined) {
-        corked = true;
-        socket.cork();
-      }
+      beforeSend();
       tunnel.ws.send(frame, { binary: true });
     },
     get bufferedAmount() {
