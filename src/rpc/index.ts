@@ -8,6 +8,7 @@ export { encode, decode } from "./codec.ts";
 export { linkPair } from "./memory-link.ts";
 export { wsLink, connectWebSocket, type ConnectWebSocketOptions } from "./ws-link.ts";
 export { coalesceWrites, type BeforeSend } from "./write-coalescer.ts";
+export { refusalBody, MAX_REFUSAL_BODY_BYTES } from "./refusal-body.ts";
 export { RpcPeer, type RpcPeerOptions } from "./peer.ts";
 export type { FaultInjector } from "./faults.ts";
 export { RpcServer, type RpcServerOptions } from "./server.ts";

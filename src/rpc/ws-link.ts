@@ -7,6 +7,7 @@ import WebSocket from "ws";
 import { BigmachineError, errorOf } from "../errors.ts";
 import { decode } from "./codec.ts";
 import { POOLED_FRAME_BYTES, releaseFrame } from "./frame-pool.ts";
+import { refusalBody } from "./refusal-body.ts";
 import { MSGPACK_CONTENT_TYPE, WS_MAX_PAYLOAD_BYTES } from "./protocol.ts";
 import type { Link } from "./types.ts";
 import { coalesceWrites } from "./write-coalescer.ts";
@@ -106,8 +107,6 @@ export interface ConnectWebSocketOptions {
   maxPayload?: number;
 }
 
-const MAX_REFUSAL_BODY_BYTES = 512;
-
 /** The message of a refused upgrade's body: a bigmachine error's message, or the text itself. */
 function refusalText(body: Buffer, contentType: string): string {
   if (contentType.startsWith(MSGPACK_CONTENT_TYPE)) {
@@ -160,20 +159,11 @@ export function connectWebSocket(url: string, options: ConnectWebSocketOptions =
     ws.on("error", (err) => fail(errorOf("net", `dial ${url}: ${err.message}`, { cause: err })));
     ws.once("unexpected-response", (_req, res) => {
       const status = res.statusCode ?? 0;
-      const chunks: Buffer[] = [];
-      let length = 0;
-      const finish = () => {
-        const body = refusalText(Buffer.concat(chunks), String(res.headers["content-type"] ?? ""));
+      void refusalBody(res).then((bytes) => {
+        const body = refusalText(bytes, String(res.headers["content-type"] ?? ""));
         const message = `dial ${url}: HTTP ${status}${body ? `: ${body}` : ""}`;
         fail(status === 401 || status === 403 ? errorOf("unauthorized", message) : errorOf("net", message));
-      };
-      res.on("data", (chunk: Buffer) => {
-        if (length < MAX_REFUSAL_BODY_BYTES) chunks.push(chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - length));
-        length += chunk.length;
       });
-      res.once("end", finish);
-      res.once("error", finish);
-      res.once("close", finish);
     });
   });
 }

@@ -6,14 +6,12 @@
  * answer without it came from in front of the worker.
  */
 import WebSocket from "ws";
-import { BigmachineError, DEFAULT_MAX_MESSAGE_BYTES, errorOf } from "../../core.ts";
+import { BigmachineError, DEFAULT_MAX_MESSAGE_BYTES, errorOf, refusalBody } from "../../core.ts";
 import { ATTACH_PATH, ATTACH_REFUSAL_HEADER } from "./attach-protocol.ts";
 import { TunnelSocket } from "./tunnel-socket.ts";
 
 /** Largest message accepted from the worker: above the RPC limit, as the RPC layer's own sockets allow. */
 const MAX_PAYLOAD_BYTES = 2 * DEFAULT_MAX_MESSAGE_BYTES;
-/** Bytes of a refusal's body kept for its error message. */
-const MAX_REFUSAL_BODY_BYTES = 512;
 
 /** The `ws(s)://` attach URL of a service's `http(s)://` URL. */
 export function attachUrl(serviceUrl: string): string {
@@ -99,20 +97,10 @@ export function dial(serviceUrl: string, headers: Record<string, string>, deadli
     });
     ws.on("error", (err) => fail(errorOf("net", `attach to ${serviceUrl}: ${err.message}`, { cause: err })));
     ws.once("unexpected-response", (_req, res) => {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      const finish = () => {
+      void refusalBody(res).then((bytes) => {
         const reason = res.headers[ATTACH_REFUSAL_HEADER];
-        const body = Buffer.concat(chunks).toString("utf8").trim();
-        fail(refusalError(serviceUrl, res.statusCode ?? 0, typeof reason === "string" ? reason : undefined, body));
-      };
-      res.on("data", (chunk: Buffer) => {
-        if (length < MAX_REFUSAL_BODY_BYTES) chunks.push(chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - length));
-        length += chunk.length;
+        fail(refusalError(serviceUrl, res.statusCode ?? 0, typeof reason === "string" ? reason : undefined, bytes.toString("utf8").trim()));
       });
-      res.once("end", finish);
-      res.once("error", finish);
-      res.once("close", finish);
     });
   });
 }
