@@ -16,3 +16,8 @@ export { attach, resume, attachUrl, refusalError, DEFAULT_ATTACH_TIMEOUT_MS, DEF
 export type { Attached, AttachCommonOptions, AttachOptions, ProgramToShip, Resumed, ResumeOptions } from "./attach-client.ts";
 export { describeMachineExit, tunnelLink } from "./control-link.ts";
 export type { TunnelLink, TunnelLinkOptions } from "./control-link.ts";
+export { ensureService, grantInvoker, INVOKER_ROLE } from "./service-deployer.ts";
+export type { DeployedService, ReadinessOptions, ServicesClient } from "./service-deployer.ts";
+export { workerServiceSpec, resolveServiceOptions, serviceDifferences, deploymentKeyOf, DEFAULT_CPU, DEFAULT_MEMORY } from "./service-spec.ts";
+export type { ResolvedServiceOptions, RunService, WorkerServiceOptions } from "./service-spec.ts";
+export { adminApiError, failedConditionReason } from "./service-errors.ts";

@@ -1,0 +1,222 @@
+/**
+ * @module
+ * Creates or updates the Cloud Run service the worker runs in, and lets accounts invoke it, through the
+ * official Admin API client (`v2.ServicesClient`).
+ *
+ * {@link ensureService} is idempotent: a service that does not exist is created with a fresh deployment
+ * key; one that exists keeps its key (drivers sharing it hold proofs under it) and is updated only when
+ * it lacks a setting asked for (see `serviceDifferences`), so repeated calls make no new revision. It
+ * returns once the service is ready by the Admin API's rule: not reconciling, the terminal condition
+ * succeeded, and the latest created revision is the latest ready one.
+ */
+import { protos, type v2 } from "@google-cloud/run";
+import { errorOf, type BigmachineError } from "../../core.ts";
+import { newDeploymentKey } from "./attach-protocol.ts";
+import { adminApiError, failedConditionReason, statusOf } from "./service-errors.ts";
+import {
+  deploymentKeyOf,
+  enumName,
+  maxInstancesOf,
+  requestTimeoutMsOf,
+  resolveServiceOptions,
+  serviceDifferences,
+  workerServiceSpec,
+  type RunService,
+  type WorkerServiceOptions,
+} from "./service-spec.ts";
+
+/** The Admin API client the deployer drives. */
+export type ServicesClient = InstanceType<typeof v2.ServicesClient>;
+
+/** The service as a driver needs it. */
+export interface DeployedService {
+  /** The URL attaches go to. */
+  uri: string;
+  /** The full resource name, `projects/P/locations/L/services/S`. */
+  name: string;
+  /** The key the worker checks attach proofs under. */
+  deploymentKey: string;
+  /** The short name of the ready revision (what instances see as `K_REVISION`). */
+  revision: string;
+  /** The service's request timeout, for `cloudRunTimings`. */
+  requestTimeoutMs: number;
+}
+
+/** How long to wait for a service another deploy is still reconciling. */
+export interface ReadinessOptions {
+  /** Bound on waiting for a service to settle. Default 10 minutes. */
+  readyTimeoutMs?: number;
+  /** Between reads of a settling service. Default 1 s. */
+  pollIntervalMs?: number;
+}
+
+/** The role that lets an account call a service. */
+export const INVOKER_ROLE = "roles/run.invoker";
+
+/**
+ * Makes sure the worker's service exists with the settings of `options`, and returns it once ready.
+ * Throws a BigmachineError: `invalid` for bad options, `unauthorized` when the caller may not deploy,
+ * `unavailable` (fatal) naming the reason when the revision fails (e.g. `CONTAINER_MISSING`,
+ * `HEALTH_CHECK_CONTAINER_ERROR`), `timeout` when the service does not settle in time.
+ */
+export async function ensureService(client: ServicesClient, options: WorkerServiceOptions & ReadinessOptions): Promise<DeployedService> {
+  const resolved = resolveServiceOptions(options);
+  const parent = `projects/${resolved.project}/locations/${resolved.region}`;
+  const name = `${parent}/services/${resolved.name}`;
+  const wait = { readyTimeoutMs: options.readyTimeoutMs ?? 600_000, pollIntervalMs: options.pollIntervalMs ?? 1_000 };
+
+  let existing = await getService(client, name);
+  if (!existing) {
+    const deploymentKey = newDeploymentKey();
+    let operation: { promise(): Promise<unknown> } | undefined;
+    try {
+      [operation] = await client.createService({ parent, serviceId: resolved.name, service: workerServiceSpec(resolved, deploymentKey) });
+    } catch (err) {
+      // Another driver created it first: go on with theirs.
+      if (statusOf(err) !== "ALREADY_EXISTS") throw adminApiError(`create service ${name}`, err);
+    }
+    if (operation) {
+      await settle(client, name, operation, wait);
+      return await readyService(client, name, wait);
+    }
+    existing = await getService(client, name);
+    if (!existing) throw errorOf("unavailable", `cloud run service ${name} was created by someone else and is gone again`);
+  }
+  // Another deploy in flight: its outcome decides what this one must change.
+  if (existing.reconciling) existing = await waitSettled(client, name, wait);
+  const deploymentKey = deploymentKeyOf(existing) ?? newDeploymentKey();
+  if (serviceDifferences(existing, resolved).length === 0 && isReady(existing)) return describe(existing, name);
+  const service: RunService = {
+    ...workerServiceSpec(resolved, deploymentKey, maxInstancesOf(existing)),
+    name,
+    // Keep labels someone else put on the service; ours win.
+    labels: { ...(existing.labels ?? {}), ...resolved.labels },
+    etag: existing.etag,
+  };
+  const [operation] = await call(`update service ${name}`, () => client.updateService({ service }));
+  await settle(client, name, operation, wait);
+  return await readyService(client, name, wait);
+}
+
+/**
+ * Adds `member` (e.g. `serviceAccount:x@p.iam.gserviceaccount.com`, `user:…`) to `roles/run.invoker` on
+ * service `serviceName`, keeping every other binding. The read-modify-write carries the policy's etag and
+ * is retried a few times when another writer got in between.
+ */
+export async function grantInvoker(client: ServicesClient, serviceName: string, member: string): Promise<void> {
+  if (!/^[a-zA-Z]+:\S+$|^allUsers$|^allAuthenticatedUsers$/.test(member)) {
+    throw errorOf("invalid", `IAM member ${JSON.stringify(member)} must look like kind:identity (e.g. serviceAccount:name@project.iam.gserviceaccount.com)`, { severity: "fatal" });
+  }
+  for (let attempt = 1; ; attempt++) {
+    const [policy] = await call(`read the IAM policy of ${serviceName}`, () => client.getIamPolicy({ resource: serviceName }));
+    const bindings = (policy.bindings ?? []).map((b) => ({ ...b, members: [...(b.members ?? [])] }));
+    const binding = bindings.find((b) => b.role === INVOKER_ROLE && !b.condition);
+    if (binding?.members.includes(member)) return;
+    if (binding) binding.members.push(member);
+    else bindings.push({ role: INVOKER_ROLE, members: [member] });
+    try {
+      await client.setIamPolicy({ resource: serviceName, policy: { ...policy, bindings } });
+      return;
+    } catch (err) {
+      // ABORTED: the etag is stale, another writer got in between; read again.
+      if (statusOf(err) !== "ABORTED" || attempt >= 5) throw adminApiError(`set the IAM policy of ${serviceName}`, err);
+    }
+  }
+}
+
+/** Runs an Admin API call, turning its failure into a typed error. */
+async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    throw adminApiError(what, err);
+  }
+}
+
+/** The service, or undefined when it does not exist. */
+async function getService(client: ServicesClient, name: string): Promise<RunService | undefined> {
+  try {
+    const [service] = await client.getService({ name });
+    return service;
+  } catch (err) {
+    if (statusOf(err) === "NOT_FOUND") return undefined;
+    throw adminApiError(`read service ${name}`, err);
+  }
+}
+
+/**
+ * Waits for a create or update operation. A failed one is explained by the service's terminal condition
+ * (its reason, e.g. `CONTAINER_MISSING`), which the operation's error does not always name.
+ */
+async function settle(client: ServicesClient, name: string, operation: { promise(): Promise<unknown> }, wait: Required<ReadinessOptions>): Promise<void> {
+  try {
+    await operation.promise();
+  } catch (err) {
+    const failure = adminApiError(`deploy service ${name}`, err);
+    const service = await getService(client, name).catch(() => undefined);
+    const settled = service?.reconciling ? await waitSettled(client, name, wait).catch(() => service) : service;
+    if (failedConditionReason(settled?.terminalCondition) === undefined) throw failure;
+    throw revisionFailure(name, settled, failure);
+  }
+}
+
+/** Reads the service until it is ready, failing with its reason when it failed. */
+async function readyService(client: ServicesClient, name: string, wait: Required<ReadinessOptions>): Promise<DeployedService> {
+  const service = await waitSettled(client, name, wait);
+  if (!isReady(service)) throw revisionFailure(name, service);
+  return describe(service, name);
+}
+
+/** Polls until the service is no longer reconciling, within the bound. */
+async function waitSettled(client: ServicesClient, name: string, wait: Required<ReadinessOptions>): Promise<RunService> {
+  const deadline = Date.now() + wait.readyTimeoutMs;
+  for (;;) {
+    const service = await getService(client, name);
+    if (!service) throw errorOf("not-exist", `cloud run service ${name} was deleted while deploying`, { severity: "fatal" });
+    if (!service.reconciling) return service;
+    if (Date.now() >= deadline) {
+      throw errorOf("timeout", `cloud run service ${name} was still reconciling after ${wait.readyTimeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait.pollIntervalMs));
+  }
+}
+
+/** Ready by the Admin API's rule. */
+function isReady(service: RunService): boolean {
+  return (
+    !service.reconciling &&
+    failedConditionReason(service.terminalCondition) === undefined &&
+    isSucceeded(service) &&
+    String(service.observedGeneration) === String(service.generation) &&
+    Boolean(service.latestReadyRevision) &&
+    service.latestReadyRevision === service.latestCreatedRevision
+  );
+}
+
+function isSucceeded(service: RunService): boolean {
+  return enumName(protos.google.cloud.run.v2.Condition.State, service.terminalCondition?.state) === "CONDITION_SUCCEEDED";
+}
+
+function revisionFailure(name: string, service: RunService | undefined, cause?: BigmachineError): BigmachineError {
+  const condition = service?.terminalCondition;
+  const reason = failedConditionReason(condition) ?? "UNKNOWN";
+  const detail = condition?.message || cause?.message || "the service is not ready";
+  return errorOf("unavailable", `cloud run service ${name} failed to deploy (${reason}): ${detail}`, {
+    severity: "fatal",
+    cause,
+  });
+}
+
+function describe(service: RunService, name: string): DeployedService {
+  const deploymentKey = deploymentKeyOf(service);
+  if (!service.uri || !deploymentKey) {
+    throw errorOf("precondition", `cloud run service ${name} is ready but has no ${service.uri ? "deployment key" : "URL"}`, { severity: "fatal" });
+  }
+  return {
+    uri: service.uri,
+    name,
+    deploymentKey,
+    revision: String(service.latestReadyRevision).split("/").at(-1)!,
+    requestTimeoutMs: requestTimeoutMsOf(service),
+  };
+}
