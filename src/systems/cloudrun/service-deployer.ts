@@ -8,6 +8,10 @@
  * it lacks a setting asked for (see `serviceDifferences`), so repeated calls make no new revision. It
  * returns once the service is ready by the Admin API's rule: not reconciling, the terminal condition
  * succeeded, and the latest created revision is the latest ready one.
+ *
+ * An update sends the whole Service (no field mask), carrying the etag read, so a concurrent writer makes
+ * it fail (retriable) rather than be overwritten; settings this module does not manage (ingress, VPC
+ * access, …) are reset to Cloud Run's defaults by it, labels set by others are kept.
  */
 import { protos, type v2 } from "@google-cloud/run";
 import { errorOf, type BigmachineError } from "../../core.ts";
