@@ -37,6 +37,8 @@ export interface EmulatorsOptions {
   region?: string;
   /** Container image to the command (argv) that stands in for it, e.g. `{"worker:1": ["node", "w.js"]}`. */
   images?: Record<string, string[]>;
+  /** The command for an image `images` does not name, or undefined if the image is unknown. */
+  resolveImage?: (image: string) => string[] | undefined;
   /** Ports to listen on; 0 or absent picks a free one. */
   ports?: { run?: number; logging?: number; metadata?: number };
   /** The account the driver-facing metadata server speaks for; defaults to the project's compute account. */
@@ -154,6 +156,7 @@ export async function startEmulators(options: EmulatorsOptions = {}): Promise<Em
     projectNumber,
     region,
     images: options.images ?? {},
+    resolveImage: options.resolveImage,
     logs: logging,
     policyOf: (serviceName) => admin?.policyOf(serviceName),
     verifyIdToken: (token) => issuer.verifyIdToken(token),

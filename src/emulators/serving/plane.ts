@@ -22,6 +22,12 @@ export interface ServingPlaneOptions {
   region: string;
   /** Container image → the local command (argv) its instances run; also see {@link ServingPlane.mapImage}. */
   images: Record<string, string[]>;
+  /**
+   * Consulted for an image the `images` map does not name: the command its instances run, or
+   * undefined when the image is unknown. Lets a product map a family of image references (any tag of
+   * its worker image, say) without the emulator knowing about it.
+   */
+  resolveImage?: (image: string) => string[] | undefined;
   /** Receives every line instances write to stdout or stderr, as Cloud Run's logging agent would send it. */
   logs: LogSink;
   /** IAM: `allUsers` with `roles/run.invoker` makes a service public. */
@@ -115,7 +121,7 @@ export class ServingPlane implements ServingBackend {
   async deploy(service: RunService): Promise<Deployment> {
     if (this.#closed) throw new DeployError("The serving plane is shut down.", "INTERNAL");
     const config = revisionConfig(service);
-    const mapped = this.#images.get(config.image);
+    const mapped = this.#images.get(config.image) ?? this.#options.resolveImage?.(config.image);
     if (!mapped) {
       throw new DeployError(
         `Image '${config.image}' not found. Map it to a local command (images option or mapImage) to deploy it.`,

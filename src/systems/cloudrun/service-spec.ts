@@ -33,6 +33,32 @@ export const DEFAULT_MEMORY = "512Mi";
 const RESERVED_ENV = new Set([DEPLOYMENT_KEY_ENV, "PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"]);
 const SERVICE_ID = /^[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?$/;
 
+/** The Artifact Registry repository `cloudbuild.yaml` pushes the worker image to. */
+export const WORKER_IMAGE_REPOSITORY = "bigmachine";
+/** The worker image's name in that repository. */
+export const WORKER_IMAGE_NAME = "worker";
+
+/**
+ * The worker image a project gets from `cloudbuild.yaml` with its default substitutions:
+ * `REGION-docker.pkg.dev/PROJECT/bigmachine/worker:latest`. The Cloud Run System deploys it unless
+ * told another image.
+ */
+export function defaultWorkerImage(project: string, region: string): string {
+  return `${region}-docker.pkg.dev/${project}/${WORKER_IMAGE_REPOSITORY}/${WORKER_IMAGE_NAME}:latest`;
+}
+
+/** Whether `image` names the worker image (`…/bigmachine/worker`, any registry, tag or digest). */
+export function isWorkerImage(image: string): boolean {
+  return new RegExp(`(^|/)${WORKER_IMAGE_REPOSITORY}/${WORKER_IMAGE_NAME}(:[\\w][\\w.-]*|@sha256:[0-9a-f]{64})?$`).test(image);
+}
+
+/**
+ * The label on services bigmachine itself created (the Cloud Run System, `bigmachine deploy`), which
+ * it may therefore update. A service without it was deployed by someone else (by hand, by
+ * `cloudbuild.yaml`): it is used as it is, never changed.
+ */
+export const MANAGED_LABEL = { key: "managed-by", value: "bigmachine" } as const;
+
 /** What the worker's service should be. */
 export interface WorkerServiceOptions {
   /** The service id: lower-case letters, digits and hyphens, a letter first, no trailing hyphen, < 50 chars. */
