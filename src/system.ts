@@ -6,6 +6,7 @@
  */
 import type { Hono } from "hono";
 import type { Machine } from "./machine.ts";
+import type { RpcPeer } from "./rpc/peer.ts";
 import type { Dispatcher, Link } from "./rpc/types.ts";
 
 /** Keepalive timings for machines of a system, all in milliseconds. */
@@ -33,8 +34,11 @@ export interface HttpClient {
 export interface RpcEndpoint {
   /** The HTTP face: `POST /bigrpc/Service.method` and the tunnel upgrade route. */
   readonly app: Hono<any, any, any>;
-  /** Serves calls arriving over an already-established link (in-memory or an accepted tunnel). */
-  accept(link: Link): void;
+  /**
+   * Serves calls arriving over an already-established link (in-memory or an accepted tunnel). The
+   * returned peer can also call the other side over the same link.
+   */
+  accept(link: Link): RpcPeer;
   /** The dispatcher behind both faces. */
   readonly dispatcher: Dispatcher;
 }
