@@ -10,6 +10,7 @@ import os from "node:os";
 import { errorOf } from "./errors.ts";
 import { diskInfo, loadInfo, memInfo, type DiskInfo, type LoadInfo, type MemInfo } from "./host-info.ts";
 import { metricsSnapshot } from "./metrics.ts";
+import { readHostFile } from "./util/host-file.ts";
 import { cpuProfile, heapSnapshot } from "./profiling.ts";
 import { streamLink } from "./rpc/stream-link.ts";
 import type { Link, MethodStats } from "./rpc/types.ts";
@@ -179,6 +180,12 @@ export class Supervisor {
   /** A snapshot of the machine's metrics (Go's expvars), with the RPC server's per-method stats. */
   metrics(): Record<string, unknown> {
     return { ...metricsSnapshot(), rpc: this.#options.rpcStats?.() ?? {}, memory: memInfo() };
+  }
+
+  /** Streams a file of the machine's host; kind `not-exist` when there is none. */
+  readFile(filename: string, ctx: ServiceContext): AsyncIterable<Uint8Array> {
+    if (typeof filename !== "string" || filename === "") throw errorOf("invalid", "readFile needs a file name", { severity: "fatal" });
+    return readHostFile(filename, ctx.signal);
   }
 
   getpid(): number {

@@ -22,5 +22,7 @@ export {
   MSGPACK_CONTENT_TYPE,
   REMOTE_ERROR_STATUS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  LINK_HIGH_WATER_BYTES,
+  WS_MAX_PAYLOAD_BYTES,
 } from "./protocol.ts";
 export type { Link, CallContext, Dispatcher, CallOptions, MethodStats } from "./types.ts";

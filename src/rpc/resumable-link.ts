@@ -105,6 +105,13 @@ export class ResumableLink implements Link {
   #closeHandler: ((err?: Error) => void) | undefined;
   #detachHandler: ((err?: Error) => void) | undefined;
   #drainWaiters: { bytes: number; wake: () => void }[] = [];
+  #markEnded!: (err: Error | undefined) => void;
+  /**
+   * Resolves once the link has ended, however (closed by either end, failed): with the error it failed
+   * with, or undefined for a close on purpose. Owners watch it; the link's one close receiver is the
+   * RPC peer's.
+   */
+  readonly ended: Promise<Error | undefined> = new Promise((resolve) => (this.#markEnded = resolve));
 
   constructor(options: ResumableLinkOptions = {}) {
     this.#options = {
@@ -332,6 +339,7 @@ export class ResumableLink implements Link {
     this.#head = 0;
     this.#unackedBytes = 0;
     this.#wakeDrainWaiters();
+    this.#markEnded(err);
     queueMicrotask(() => this.#reportClose());
   }
 
