@@ -80,6 +80,8 @@ export class Worker {
   #startingProcess: MachineProcess | undefined;
   #machine: HeldMachine | undefined;
   #stopping = false;
+  /** Set when the driver ended the machine's link on purpose. */
+  #released = false;
   #finished = false;
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Set once the held machine's end has been reported (its tunnel told, if one was open). */
@@ -192,7 +194,11 @@ export class Worker {
         machineSocket,
         log: this.#log,
         onEnded: (exit, told) => this.#machineEnded(exit, told),
-        onReleased: () => void this.#machine?.stop(this.#options.stopGraceMs),
+        onReleased: () => {
+          // The driver is done with the machine: no one will come back for news of its end.
+          this.#released = true;
+          void this.#machine?.stop(this.#options.stopGraceMs);
+        },
       });
       this.#machine = machine;
       this.#startingProcess = undefined;
@@ -224,7 +230,7 @@ export class Worker {
 
   #machineEnded(_exit: MachineExit, told: boolean): void {
     this.#endReported = true;
-    if (told || this.#stopping) return this.#finish();
+    if (told || this.#stopping || this.#released) return this.#finish();
     // No driver heard it: answer resumes with 410 for a while, so a driver coming back learns how it ended.
     this.#lingerTimer = setTimeout(() => this.#finish(), this.#options.endedLingerMs);
   }

@@ -216,3 +216,47 @@ describe("ResumableLink", () => {
     expect(detaches).toEqual([undefined]);
   });
 });
+
+/** Wraps `link` as a tunnel's link behaves: frames that came early are handed over within `onFrame`. */
+function holdingCarrier(link: Link): Link {
+  let handler: ((frame: Uint8Array) => void) | undefined;
+  const early: Uint8Array[] = [];
+  link.onFrame((frame) => (handler ? handler(frame) : early.push(frame)));
+  return {
+    send: (frame) => link.send(frame),
+    get bufferedAmount() {
+      return link.bufferedAmount;
+    },
+    onFrame: (h) => {
+      handler = h;
+      for (const frame of early.splice(0)) h(frame);
+    },
+    onClose: (h) => link.onClose(h),
+    close: (reason) => link.close(reason),
+  };
+}
+
+describe("ResumableLink on a carrier that holds frames until a receiver is set", () => {
+  it("sends its RESUME before it resends, even when the far end's RESUME is handed over at once", async () => {
+    // A memory pair delivers in a microtask; queue the far end's RESUME before this end attaches.
+    const gate = gatedDispatcher();
+    const { caller, reconnect, drop, client, server } = resumablePair({ dispatcher: gate.dispatcher });
+    await reconnect();
+    const pending = caller.call("S.slow", "x");
+    await until(() => gate.runs.slow === 1, "the call to start");
+    drop();
+    await until(() => client.state === "detached" && server.state === "detached", "the drop to be seen");
+    gate.release();
+    // A call made while detached: the client has frames to resend when the server's RESUME comes.
+    const second = caller.call("S.slow", "y");
+    await new Promise((r) => setTimeout(r, 20));
+    const { a, b } = carriers();
+    const held = holdingCarrier(a);
+    const serverAttached = server.attach(b);
+    // Let the server's RESUME (and its resent reply) reach the carrier before the client takes it.
+    await new Promise((r) => setTimeout(r, 10));
+    await Promise.all([client.attach(held), serverAttached]);
+    expect(await pending).toEqual({ done: "x" });
+    expect(await second).toEqual({ done: "y" });
+  });
+});

@@ -158,15 +158,17 @@ export class ResumableLink implements Link {
     this.#carrier = carrier;
     this.#live = false;
     const exchanged = new Promise<void>((resolve, reject) => (this.#exchange = { resolve, reject }));
+    // RESUME leaves first: a carrier may hand over the far end's RESUME as soon as a receiver is set,
+    // and this end resends what the far end missed right then.
+    carrier.send(controlFrame(OP_RESUME, this.#received));
+    this.#acknowledged = this.#received;
+    this.#bytesSinceAck = 0;
     carrier.onFrame((frame) => {
       if (this.#carrier === carrier) this.#onCarrierFrame(frame);
     });
     carrier.onClose((err) => {
       if (this.#carrier === carrier) this.#carrierClosed(err);
     });
-    carrier.send(controlFrame(OP_RESUME, this.#received));
-    this.#acknowledged = this.#received;
-    this.#bytesSinceAck = 0;
     return exchanged;
   }
 
@@ -200,7 +202,9 @@ export class ResumableLink implements Link {
   send(frame: Uint8Array): void {
     if (this.#closed) return;
     if (frame.byteLength === 0 || frame[0] === LINK_FRAME_BYTE) {
-      throw errorOf("invalid", `${this.#prefix}a resumable link carries no empty frames and none starting with byte 0`, { severity: "fatal" });
+      // Not an RPC frame: whoever sent it does not speak the protocol, and the link cannot carry it.
+      this.fail(errorOf("invalid", `${this.#prefix}a resumable link carries no empty frames and none starting with byte 0`, { severity: "fatal" }));
+      return;
     }
     this.#unacked.push(frame);
     this.#unackedBytes += frame.byteLength;
