@@ -1,3 +1,4 @@
+// bigmachine: driver-only
 /**
  * @module
  * The Cloud Run System, as a driver runs it: each machine is one warm instance of one Cloud Run service
