@@ -50,6 +50,8 @@ export async function startEmulatedCloudRun(options: EmulatorsOptions = {}): Pro
   const worker = await workerImageCommand();
   const emulators = await startEmulators({
     ...options,
+    // An empty GOOGLE_CLOUD_PROJECT means none, as it does to the System.
+    projectId: options.projectId ?? (process.env.GOOGLE_CLOUD_PROJECT?.trim() || "bigmachine-emulated"),
     resolveImage: (image) => options.resolveImage?.(image) ?? (isWorkerImage(image) ? worker : undefined),
   });
   const clients: CloudRunClients[] = [];
