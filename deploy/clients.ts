@@ -2,9 +2,10 @@
  * @module
  * The Google clients of the deploy commands: the Cloud Run System's own (`defaultClients`: Application
  * Default Credentials, the emulators when `CLOUD_RUN_EMULATOR_HOST` is set), so that a command acts as
- * the driver would and knows the driver's identity to grant. One difference: user credentials, which
- * cannot mint the ID tokens a driver needs, are refused by `defaultClients`; these commands never use
- * ID tokens, so they go on with the Admin API alone, the caller's identity then unknown.
+ * the driver would and knows the driver's identity to grant. One difference: `defaultClients` refuses
+ * credentials whose client cannot mint the ID tokens a driver needs (a workload identity federation
+ * credential in CI, for one); these commands never use ID tokens, so they go on with the Admin API
+ * alone, the caller's identity then unknown.
  */
 import { GoogleAuth, type AuthClient } from "google-auth-library";
 import { apiClients, defaultClients } from "../src/systems/cloudrun/clients.ts";

@@ -115,16 +115,18 @@ export const SERVICE_FLAGS_HELP = `  --project P              Google Cloud proje
                            act as this service account (default $${CLOUDRUN_ENV.impersonate})
 `;
 
-/** Help lines for the rest of {@link SETTINGS_FLAGS}. */
-export const SETTINGS_FLAGS_HELP = `  --image IMAGE            the worker image (default $${CLOUDRUN_ENV.image}, then the one cloudbuild.yaml pushes:
+/** Help lines for the rest of {@link SETTINGS_FLAGS}; `maxInstancesDefault` ends the `--max-instances` line. */
+export function settingsFlagsHelp(maxInstancesDefault = ""): string {
+  return `  --image IMAGE            the worker image (default $${CLOUDRUN_ENV.image}, then the one cloudbuild.yaml pushes:
                            REGION-docker.pkg.dev/PROJECT/bigmachine/worker:latest)
   --cpu N                  CPUs per instance (default $${CLOUDRUN_ENV.cpu}, then 1)
   --memory M               memory per instance, e.g. 2Gi (default $${CLOUDRUN_ENV.memory}, then 512Mi)
   --timeout SECONDS        request timeout, 60 to 3600 (default $${CLOUDRUN_ENV.timeout}, then 3600)
-  --max-instances N        the least instance ceiling (default $${CLOUDRUN_ENV.maxInstances})
+  --max-instances N        the least instance ceiling (default $${CLOUDRUN_ENV.maxInstances}${maxInstancesDefault})
   --service-account EMAIL  the account instances run as (default $${CLOUDRUN_ENV.serviceAccount}, then the compute account)
   --env NAME=VALUE         extra worker environment; repeatable (default $${CLOUDRUN_ENV.env})
 `;
+}
 
 /** The settings named by the flags, then the environment, then the defaults (`resolveCloudRunSettings`). */
 export function settingsOf(flags: Flags, env: Env): ResolvedCloudRunSettings {

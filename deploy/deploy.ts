@@ -11,7 +11,7 @@ import { ensureService, findService, grantInvoker, INVOKER_ROLE } from "../src/s
 import { gcloudArguments } from "../src/systems/cloudrun/service-settings.ts";
 import { DEFAULT_DEPLOY_MAX_INSTANCES } from "./cloudbuild-config.ts";
 import { memberOf } from "./clients.ts";
-import { runCommand, SERVICE_FLAGS_HELP, settingsOf, SETTINGS_FLAGS, SETTINGS_FLAGS_HELP, whereOf, withClients, type CommandIO, type CommandSpec, type Flags } from "./command.ts";
+import { runCommand, SERVICE_FLAGS_HELP, settingsOf, SETTINGS_FLAGS, settingsFlagsHelp, whereOf, withClients, type CommandIO, type CommandSpec, type Flags } from "./command.ts";
 
 const USAGE = `usage: bigmachine deploy [flags]
 
@@ -21,7 +21,7 @@ driver's identity (the account of your credentials) or to --member. A service bi
 is used as it is if its settings serve, and otherwise refused with the gcloud command that fixes it.
 
 flags:
-${SERVICE_FLAGS_HELP}${SETTINGS_FLAGS_HELP.replace("(default $BIGMACHINE_CLOUDRUN_MAX_INSTANCES)", `(default $BIGMACHINE_CLOUDRUN_MAX_INSTANCES, then ${DEFAULT_DEPLOY_MAX_INSTANCES})`)}  --member KIND:ID         who may invoke the service, e.g. serviceAccount:driver@P.iam.gserviceaccount.com
+${SERVICE_FLAGS_HELP}${settingsFlagsHelp(`, then ${DEFAULT_DEPLOY_MAX_INSTANCES}`)}  --member KIND:ID         who may invoke the service, e.g. serviceAccount:driver@P.iam.gserviceaccount.com
                            (default the account of your credentials)
   --no-grant               grant nothing
   --help                   print this help

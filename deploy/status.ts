@@ -11,7 +11,7 @@ import { findService, INVOKER_ROLE, isServiceReady, revisionFailure } from "../s
 import { adminApiError, gcloudUpdateCommand } from "../src/systems/cloudrun/service-errors.ts";
 import { maxInstancesOf, settingDifferences } from "../src/systems/cloudrun/service-settings.ts";
 import { deploymentKeyProblem, isManaged, MANAGED_LABEL, MIN_DEPLOYMENT_KEY_LENGTH, resolveServiceOptions, workerServiceSpec } from "../src/systems/cloudrun/service-spec.ts";
-import { runCommand, SERVICE_FLAGS_HELP, settingsOf, SETTINGS_FLAGS, SETTINGS_FLAGS_HELP, whereOf, withClients, type CommandIO, type CommandSpec, type Flags } from "./command.ts";
+import { runCommand, SERVICE_FLAGS_HELP, settingsOf, SETTINGS_FLAGS, settingsFlagsHelp, whereOf, withClients, type CommandIO, type CommandSpec, type Flags } from "./command.ts";
 
 const USAGE = `usage: bigmachine status [flags]
 
@@ -21,7 +21,7 @@ System wants (the settings flags below change what it wants, as they change the 
 invoke it. Exits 1 when the service is missing or not ready.
 
 flags:
-${SERVICE_FLAGS_HELP}${SETTINGS_FLAGS_HELP}  --help                   print this help
+${SERVICE_FLAGS_HELP}${settingsFlagsHelp(", then 1")}  --help                   print this help
 `;
 
 const spec: CommandSpec = { name: "status", usage: USAGE, flags: SETTINGS_FLAGS, run: status };
