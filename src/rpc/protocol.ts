@@ -43,6 +43,9 @@
  * bytes (counted as whole frames) and sends while both are positive; the consumer grants credit as its
  * reader takes items, in batches of half a window. A producer also pauses while the link's
  * `bufferedAmount` is above {@link LINK_HIGH_WATER_BYTES}, so many streams on one link stay bounded.
+ * The consumer keeps the same count (the window plus the credit it has sent, less the items that have
+ * arrived): an item that arrives when that count is used up fails the stream with an `invalid` error
+ * and a CANCEL, so a producer that ignores credit cannot make its consumer queue without bound.
  *
  * ## Cancellation
  *
