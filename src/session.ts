@@ -11,6 +11,12 @@ import { serviceSpec } from "./services.ts";
 import { SUPERVISOR } from "./supervisor.ts";
 import type { System } from "./system.ts";
 
+/** Options of a driver's session. */
+export interface SessionOptions {
+  /** Ask machines to send stack traces with their error replies; see `StartOptions.errorStacks`. */
+  errorStacks?: boolean;
+}
+
 /** Options for {@link Session.shutdown}. */
 export interface ShutdownOptions {
   /** How long to wait for each machine's output to drain after it was asked to stop; default 5 s. */
@@ -26,13 +32,15 @@ export class Session {
   readonly #owned: Machine[] = [];
   readonly #dialed = new Map<string, Machine>();
   readonly #dispatcher: Dispatcher | undefined;
+  readonly #options: SessionOptions;
   #shutdown: Promise<void> | undefined;
 
   /** @internal Sessions are made by `start()`. */
-  constructor(system: System, role: "driver" | "machine", dispatcher?: Dispatcher) {
+  constructor(system: System, role: "driver" | "machine", dispatcher?: Dispatcher, options: SessionOptions = {}) {
     this.system = system;
     this.role = role;
     this.#dispatcher = dispatcher;
+    this.#options = options;
   }
 
   /**
@@ -49,7 +57,14 @@ export class Session {
     const machines = await this.system.start(n, {});
     for (const m of machines) {
       this.#owned.push(m);
-      void m._start({ system: this.system, owned: true, params, dispatcher: this.#dispatcher, shuttingDown: () => this.#shutdown !== undefined });
+      void m._start({
+        system: this.system,
+        owned: true,
+        params,
+        dispatcher: this.#dispatcher,
+        shuttingDown: () => this.#shutdown !== undefined,
+        errorStacks: this.#options.errorStacks,
+      });
     }
     return machines;
   }

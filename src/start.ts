@@ -29,6 +29,12 @@ export interface StartOptions {
   system?: System | string;
   /** Command-line arguments to look for `--bigmachine-system` in; default `process.argv.slice(2)`. */
   args?: string[];
+  /**
+   * Ask machines to send the stack trace of a failed call with its error (as the `stack` of the
+   * error's cause). Default false: stacks stay in the machines' logs, since a driver may show errors
+   * to its own users and a stack shows the machine's code and paths.
+   */
+  errorStacks?: boolean;
 }
 
 function systemFlag(args: string[]): string | undefined {
@@ -58,7 +64,7 @@ export async function start(options: StartOptions = {}): Promise<Session> {
   const chosen = options.system ?? systemFlag(options.args ?? process.argv.slice(2)) ?? process.env[MACHINE_ENV.system] ?? "local";
   const system = typeof chosen === "string" ? systemNamed(chosen) : chosen;
   await system.init({ role: "driver", secret: randomBytes(32).toString("base64url") });
-  return new Session(system, "driver");
+  return new Session(system, "driver", undefined, { errorStacks: options.errorStacks });
 }
 
 async function serveMachine(): Promise<never> {

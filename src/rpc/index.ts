@@ -12,6 +12,7 @@ export { refusalBody, MAX_REFUSAL_BODY_BYTES } from "./refusal-body.ts";
 export { RpcPeer, type RpcPeerOptions } from "./peer.ts";
 export type { FaultInjector } from "./faults.ts";
 export { RpcServer, type RpcServerOptions } from "./server.ts";
+export { ErrorReplies, type ErrorRepliesOptions } from "./error-replies.ts";
 export { listen, type ListenOptions, type ListeningEndpoint } from "./node-server.ts";
 export { RemoteStream } from "./stream.ts";
 export {

@@ -41,12 +41,14 @@ export interface StreamTraffic {
 
 /**
  * Sends the items of `source` as frames of call `id` and direction `direction` (0 from the caller,
- * `FROM_CALLEE` from the callee), ending with an END frame that carries the error if `source` throws.
+ * `FROM_CALLEE` from the callee), ending with an END frame that carries the error if `source` throws
+ * (answered as the wire's error policy says: logged, and with a stack only when asked for).
  */
 export class StreamProducer {
   readonly #wire: Wire;
   readonly #id: number;
   readonly #direction: number;
+  readonly #method: string;
   readonly #iterator: AsyncIterator<unknown>;
   readonly #traffic: StreamTraffic;
   #items = STREAM_WINDOW_ITEMS;
@@ -55,10 +57,11 @@ export class StreamProducer {
   #stopped = false;
   #finished = false;
 
-  constructor(wire: Wire, id: number, direction: number, source: AsyncIterable<unknown>, traffic: StreamTraffic) {
+  constructor(wire: Wire, id: number, direction: number, method: string, source: AsyncIterable<unknown>, traffic: StreamTraffic) {
     this.#wire = wire;
     this.#id = id;
     this.#direction = direction;
+    this.#method = method;
     this.#traffic = traffic;
     this.#iterator = source[Symbol.asyncIterator]();
   }
@@ -100,7 +103,7 @@ export class StreamProducer {
       }
     } catch (err) {
       this.#finished = true;
-      if (!this.#stopped) this.#send(errorFrame(FrameKind.END | this.#direction, this.#id, err));
+      if (!this.#stopped) this.#send(errorFrame(FrameKind.END | this.#direction, this.#id, this.#wire.errors.answer(this.#method, err)));
       // The source may have failed (then it is done) or our encoding did (then release it).
       closeIterator(this.#iterator);
     }
