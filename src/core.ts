@@ -6,6 +6,7 @@
 export * from "./errors.ts";
 export type * from "./system.ts";
 export { SECRET_HEADER, MACHINE_ENV } from "./system.ts";
+export { offerSessionSecret, requestSessionSecret, type SecretRecipient, type SecretRequester } from "./session-secret.ts";
 export { Machine, MACHINE_STATES, type MachineState, type MachineOptions, type MachineParams, type RetryOptions } from "./machine.ts";
 export { Session, type SessionOptions, type ShutdownOptions } from "./session.ts";
 export { registerService, ServiceTable, type ServiceClass, type ServiceContext, type ServiceInit, type ServiceSpec } from "./services.ts";

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { errorOf } from "./errors.ts";
 import { createMachineEndpoint } from "./machine-endpoint.ts";
 import { Session } from "./session.ts";
+import { requestSessionSecret } from "./session-secret.ts";
 import { MACHINE_ENV, type System } from "./system.ts";
 import { LocalSystem } from "./systems/local/index.ts";
 
@@ -69,11 +70,11 @@ export async function start(options: StartOptions = {}): Promise<Session> {
 
 async function serveMachine(): Promise<never> {
   const name = process.env[MACHINE_ENV.system];
-  const secret = process.env[MACHINE_ENV.secret];
-  if (!name || !secret) throw errorOf("invalid", `a machine process needs ${MACHINE_ENV.system} and ${MACHINE_ENV.secret}`, { severity: "fatal" });
-  // Keep the secret out of the environment services see and of processes they spawn.
-  delete process.env[MACHINE_ENV.secret];
+  if (!name) throw errorOf("invalid", `a machine process needs ${MACHINE_ENV.system}`, { severity: "fatal" });
+  // Processes the services start are not machines.
   delete process.env[MACHINE_ENV.mode];
+  // Over the IPC channel, never the environment: see session-secret.ts.
+  const secret = await requestSessionSecret();
   const system = systemNamed(name);
   await system.init({ role: "machine", secret });
   const { server } = createMachineEndpoint({ system, secret });

@@ -6,7 +6,7 @@
  * to the worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { errorOf, MACHINE_ENV } from "../src/core.ts";
+import { errorOf, MACHINE_ENV, offerSessionSecret } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
 import { listeningAddr } from "../src/systems/local/ipc.ts";
 
@@ -34,7 +34,7 @@ export interface MachineProcessOptions {
 const WORKER_ONLY_ENV = [DEPLOYMENT_KEY_ENV, "PORT"];
 
 /** The machine's environment: the worker's (less its own settings), the driver's additions, then machine mode. */
-export function machineEnv(options: Pick<MachineProcessOptions, "env" | "secret" | "baseEnv">): NodeJS.ProcessEnv {
+export function machineEnv(options: Pick<MachineProcessOptions, "env" | "baseEnv">): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env) };
   for (const name of WORKER_ONLY_ENV) delete env[name];
   return {
@@ -43,7 +43,6 @@ export function machineEnv(options: Pick<MachineProcessOptions, "env" | "secret"
     // Last, so nothing the driver sends can make the process anything but a machine of this session.
     [MACHINE_ENV.mode]: "machine",
     [MACHINE_ENV.system]: "local",
-    [MACHINE_ENV.secret]: options.secret,
   };
 }
 
@@ -62,6 +61,8 @@ export class MachineProcess {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "json",
     });
+    // The secret goes over the IPC channel when the machine asks, never in its environment.
+    offerSessionSecret(this.#child, options.secret);
     this.exited = new Promise<MachineExit>((resolve) => {
       this.#child.once("exit", (code, signal) => {
         this.#exit = { code, signal };

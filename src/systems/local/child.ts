@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
-import { BigmachineError, errorOf } from "../../core.ts";
+import { BigmachineError, errorOf, offerSessionSecret } from "../../core.ts";
 import type { LocalProgram } from "./config.ts";
 import { listeningAddr } from "./ipc.ts";
 import { MachineOutput } from "./output.ts";
@@ -18,8 +18,10 @@ const OUTPUT_DRAIN_MS = 250;
 /** Options for {@link MachineProcess.spawn}. */
 export interface MachineProcessOptions {
   program: Required<LocalProgram>;
-  /** The full environment of the process. */
+  /** The full environment of the process (never the secret). */
   env: NodeJS.ProcessEnv;
+  /** The session secret, handed over the IPC channel when the machine asks for it. */
+  secret: string;
   output: NodeJS.WritableStream | false;
   outputLines: number;
   startupTimeoutMs: number;
@@ -49,6 +51,7 @@ export class MachineProcess {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
     });
+    offerSessionSecret(this.#child, options.secret);
     this.exitSeen = new Promise<void>((resolve) => (this.#markExitSeen = resolve));
     this.output = new MachineOutput({ prefix: `pid ${this.#child.pid ?? "?"}`, sink: options.output, capacity: options.outputLines });
     if (this.#child.stdout) this.output.attach(this.#child.stdout, "stdout");

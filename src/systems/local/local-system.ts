@@ -13,6 +13,7 @@ import {
   listen,
   Machine,
   MACHINE_ENV,
+  offerSessionSecret,
   readHostFile,
   SECRET_HEADER,
   toBigmachineError,
@@ -96,7 +97,6 @@ export class LocalSystem implements System {
       ...keepaliveEnv(this.#options.keepalive),
       [MACHINE_ENV.mode]: "machine",
       [MACHINE_ENV.system]: this.name,
-      [MACHINE_ENV.secret]: secret,
     };
     this.#installExitHook();
     const spawned = Array.from({ length: n }, () =>
@@ -107,6 +107,7 @@ export class LocalSystem implements System {
         outputLines: this.#options.outputLines,
         startupTimeoutMs: this.#options.startupTimeoutMs,
         signal: options.signal,
+        secret,
       }),
     );
     const machines = await Promise.all(spawned.map((proc) => this.#machineOf(proc)));
