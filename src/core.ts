@@ -18,5 +18,6 @@ export { setMetric, addMetric, deleteMetric, metricsSnapshot } from "./metrics.t
 export { LineLog } from "./util/line-log.ts";
 export { sleep } from "./util/sleep.ts";
 export { readHostFile } from "./util/host-file.ts";
+export { isDebuggerFlag, withoutDebuggerFlags, nodeOptionsWithoutDebugger } from "./util/debugger-flags.ts";
 export * from "./rpc/index.ts";
 export type * from "./rpc/types.ts";

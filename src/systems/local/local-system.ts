@@ -26,13 +26,17 @@ import {
   type SessionInfo,
   type System,
 } from "../../core.ts";
+import { nodeOptionsWithoutDebugger } from "../../util/debugger-flags.ts";
 import { LOOPBACK_HOST, parseLoopbackAddr } from "./address.ts";
 import { MachineProcess } from "./child.ts";
-import { keepaliveEnv, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
+import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prefixed } from "./output.ts";
+
+/** The node flag of a machine the driver asked to debug: an inspector on a free loopback port. */
+const INSPECTOR_FLAG = `--inspect=${LOOPBACK_HOST}:0`;
 
 /** A System whose machines are child processes of the driver's program on this host. */
 export class LocalSystem implements System {
@@ -43,6 +47,8 @@ export class LocalSystem implements System {
   #secret: string | undefined;
   #client: HttpClient | undefined;
   #failedStarts = 0;
+  /** Machine processes started so far: the start-order number of the next one. */
+  #started = 0;
   #exitHook: (() => void) | undefined;
 
   /** Throws kind `invalid` for bad options (or bad `BIGMACHINE_*` environment values). */
@@ -92,24 +98,35 @@ export class LocalSystem implements System {
     if (!program) {
       throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
     }
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...keepaliveEnv(this.#options.keepalive),
       [MACHINE_ENV.mode]: "machine",
       [MACHINE_ENV.system]: this.name,
     };
+    // A driver run with an inspector must not hand one to every machine (see config.ts).
+    const nodeOptions = nodeOptionsWithoutDebugger(env.NODE_OPTIONS);
+    if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+    else env.NODE_OPTIONS = nodeOptions;
     this.#installExitHook();
-    const spawned = Array.from({ length: n }, () =>
-      MachineProcess.spawn({
-        program,
+    const spawned = Array.from({ length: n }, () => {
+      const ordinal = this.#started++;
+      const inspect = this.#options.inspect === "all" || this.#options.inspect.includes(ordinal);
+      const proc = MachineProcess.spawn({
+        program: inspect ? { ...program, execArgv: [...program.execArgv, INSPECTOR_FLAG] } : program,
         env,
         output: this.#options.output,
         outputLines: this.#options.outputLines,
         startupTimeoutMs: this.#options.startupTimeoutMs,
         signal: options.signal,
         secret,
-      }),
-    );
+      });
+      if (inspect) {
+        proc.output.note(`bigmachine: machine #${ordinal} starts with an inspector on ${LOOPBACK_HOST}, as ${LOCAL_ENV.inspect} or the inspect option asked; any local user can connect to it and run code in it`);
+        this.event("local:inspector", { ordinal, pid: proc.pid });
+      }
+      return proc;
+    });
     const machines = await Promise.all(spawned.map((proc) => this.#machineOf(proc)));
     if (options.signal?.aborted) throw errorOf("canceled", "starting local machines was canceled", { severity: "fatal", cause: options.signal.reason });
     return machines;
