@@ -2,9 +2,11 @@
  * @module
  * The local system: each machine is a child process of the driver's own program on this host, serving
  * its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
- * lifeline) and piped output (prefixed to the driver's output and kept for tail), and makes sure none
- * outlives it: shutdown escalates from closing the channel to SIGTERM to SIGKILL, and the driver's exit
- * kills whatever is left.
+ * lifeline) and piped output (prefixed to the driver's output and kept for tail), each the leader of a
+ * process group of its own, and makes sure none outlives it, nor anything its services started:
+ * shutdown escalates from closing the channel to SIGTERM to SIGKILL of each machine's group, a group is
+ * ended once its machine has exited, and the driver's exit kills whatever is left. A machine ends its
+ * own group when it exits and when its driver goes away (`src/util/process-group.ts`).
  */
 import {
   ATTACH_PATH,
@@ -27,6 +29,7 @@ import {
   type System,
 } from "../../core.ts";
 import { nodeOptionsWithoutDebugger } from "../../util/debugger-flags.ts";
+import { exitWithProcessGroup, signalProcessGroup } from "../../util/process-group.ts";
 import { LOOPBACK_HOST, parseLoopbackAddr } from "./address.ts";
 import { MachineProcess } from "./child.ts";
 import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
@@ -118,6 +121,7 @@ export class LocalSystem implements System {
         output: this.#options.output,
         outputLines: this.#options.outputLines,
         startupTimeoutMs: this.#options.startupTimeoutMs,
+        groupGraceMs: this.#options.shutdownGraceMs,
         signal: options.signal,
         secret,
       });
@@ -132,14 +136,14 @@ export class LocalSystem implements System {
     return machines;
   }
 
-  /** Ends this machine process with `code`. */
+  /** Ends this machine process with `code`, after SIGTERM to what its services started (its process group). */
   exit(code: number): never {
-    process.exit(code);
+    exitWithProcessGroup(code);
   }
 
   /**
    * Ends every machine process still alive: closes its IPC channel (the machine exits), waits the
-   * grace period, sends SIGTERM, waits again, then SIGKILL. Idempotent.
+   * grace period, sends SIGTERM to its process group, waits again, then SIGKILL. Idempotent.
    */
   async shutdown(): Promise<void> {
     const grace = this.#options.shutdownGraceMs;
@@ -151,10 +155,12 @@ export class LocalSystem implements System {
       await Promise.all(left.map((proc) => proc.waitExit(grace)));
       for (const proc of alive()) {
         this.event("local:kill", { pid: proc.pid, signal });
-        proc.kill(signal);
+        proc.killGroup(signal);
       }
     }
     await Promise.all(alive().map((proc) => proc.waitExit(grace)));
+    // Each exit ends what is left of that machine's group; wait for that too.
+    await Promise.all([...this.#processes.values()].map((proc) => proc.waitExit(2 * grace)));
     for (const proc of this.#processes.values()) proc.output.end();
     this.#removeExitHook();
   }
@@ -255,7 +261,10 @@ export class LocalSystem implements System {
     if (this.#exitHook) return;
     // Best effort when the driver exits without shutting down: nothing may outlive it.
     this.#exitHook = () => {
-      for (const proc of this.#processes.values()) proc.kill("SIGKILL");
+      for (const proc of this.#processes.values()) {
+        proc.kill("SIGKILL");
+        if (proc.pid !== undefined) signalProcessGroup(proc.pid, "SIGKILL");
+      }
     };
     process.on("exit", this.#exitHook);
   }
