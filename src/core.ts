@@ -19,5 +19,6 @@ export { LineLog } from "./util/line-log.ts";
 export { sleep } from "./util/sleep.ts";
 export { readHostFile } from "./util/host-file.ts";
 export { isDebuggerFlag, withoutDebuggerFlags, nodeOptionsWithoutDebugger } from "./util/debugger-flags.ts";
+export { PROCESS_GROUPS, signalProcessGroup, endProcessGroup, exitWithProcessGroup, killOwnProcessGroup } from "./util/process-group.ts";
 export * from "./rpc/index.ts";
 export type * from "./rpc/types.ts";
