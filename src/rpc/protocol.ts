@@ -55,6 +55,10 @@
  *
  * ## Errors
  *
+ * ERROR frames, failed ENDs and error bodies carry a WireError: kind, severity, message, the original
+ * error's class name and a few levels of causes. Its stack only when the serving end was told to send
+ * stacks (`error-replies.ts`); otherwise the stack stays in that end's log.
+ *
  * A frame whose value is over the receiver's `maxMessageBytes` or does not decode is answered with an
  * `invalid` error for that call (or fails that stream) and the link keeps serving. A frame that cannot
  * be parsed at all (too short, unknown kind, a kind sent in the wrong direction) closes the link: the
