@@ -38,11 +38,4 @@ export async function adminClients(settings: ResolvedCloudRunSettings, env: Reco
   }
 }
 
-/**
- * The IAM member for an account email: `serviceAccount:EMAIL` for service accounts, else `user:EMAIL`.
- * A value already of the form `kind:identity` is returned as it is.
- */
-export function memberOf(account: string): string {
-  if (/^[a-zA-Z]+:\S+$/.test(account)) return account;
-  return /\.gserviceaccount\.com$/.test(account) ? `serviceAccount:${account}` : `user:${account}`;
-}
+export { memberOf } from "../src/systems/cloudrun/clients.ts";

@@ -32,7 +32,7 @@ import {
 import { bundleProgram } from "../../ship/bundle.ts";
 import type { ProgramToShip } from "./attach-client.ts";
 import { sessionProof } from "./attach-protocol.ts";
-import { defaultClients, type CloudRunClients } from "./clients.ts";
+import { defaultClients, memberOf, type CloudRunClients } from "./clients.ts";
 import { processorsOf, resolveCloudRunSettings, serviceOptionsOf, type CloudRunServiceSettings, type ResolvedCloudRunSettings } from "./config.ts";
 import { cloudRunTimings, type CloudRunTimings } from "./keepalive.ts";
 import { listEntriesWith } from "./list-entries.ts";
@@ -352,7 +352,3 @@ function keepaliveOverridesFromEnv(env: Record<string, string | undefined>): Par
   return out;
 }
 
-/** The IAM member for an account email. */
-function memberOf(account: string): string {
-  return account.endsWith(".gserviceaccount.com") ? `serviceAccount:${account}` : `user:${account}`;
-}
