@@ -191,6 +191,18 @@ describe("the Cloud Run System under faults", () => {
   });
 });
 
+describe("costs", () => {
+  it("leaves the service at zero instances after a shutdown: released workers exit, idle ones too", async () => {
+    const { session, system } = await newSession({ service: "scale-to-zero", env: { BIGMACHINE_WORKER_IDLE_EXIT_MS: "1000" } });
+    const machines = await session.startMachines(2, { services: { Echo: new Echo() } });
+    await Promise.all(machines.map((m) => m.waitFor("running")));
+    const name = system.service!.name;
+    expect(emulated.emulators.serving.instances(name).length).toBeGreaterThanOrEqual(2);
+    await session.shutdown();
+    await waitUntil("no instance of the service is left", () => emulated.emulators.serving.instances(name).length === 0, 30_000);
+  });
+});
+
 describe("a driver killed outright", () => {
   const ENV_DRIVER = fileURLToPath(new URL("./fixtures/env-driver.ts", import.meta.url));
   let home: string;
