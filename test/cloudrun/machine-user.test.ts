@@ -66,7 +66,7 @@ describe("a machine and its worker's secrets", () => {
     await waitUntil("the worker serves", () => /serving attaches on (http:\S+)/.test(worker.stderr()));
     const url = /serving attaches on (http:\S+)/.exec(worker.stderr())![1];
     const peer = await snoop(url, key);
-    expect(await peer.call("Snoop.whoami")).toMatchObject({ uid: NOBODY, home: expect.stringMatching(/bigmachine-machine-/) });
+    expect(await peer.call("Snoop.whoami", undefined)).toMatchObject({ uid: NOBODY, home: expect.stringMatching(/bigmachine-machine-/) });
     expect(await peer.call("Snoop.parentEnviron", DEPLOYMENT_KEY_ENV)).toBe("denied: EACCES");
     worker.child.kill("SIGTERM");
     await worker.exited;
