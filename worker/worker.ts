@@ -172,7 +172,7 @@ export class Worker {
     const refusal = machine.reserve();
     if (refusal !== undefined) return refusal;
     return once({
-      open: (ws) => machine.serve(new TunnelSocket(ws), false),
+      open: (ws) => machine.serve(new TunnelSocket(ws), request.resumeToken!),
       cancel: () => machine.release(),
     });
   }
@@ -211,7 +211,7 @@ export class Worker {
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
-      machine.serve(tunnel, true);
+      machine.serve(tunnel);
     } catch (err) {
       const failure = toBigmachineError(err);
       this.#log(`bigmachine worker: attach failed: ${failure.message}`);
