@@ -157,7 +157,7 @@ describe("the Cloud Run System under faults", () => {
     expect(await held.call("Echo.echo", "unaffected")).toBe("unaffected");
   });
 
-  it("follows machine output through Logging while hitting the read quota, backing off and losing no line", async () => {
+  it("follows machine output through Logging while hitting the read quota, backing off and losing no line", { timeout: 90_000 }, async () => {
     const quota = await startTestCloudRun({ logging: { ingestionDelayMs: 50, readQuotaPerMinute: 4 } });
     try {
       const events: string[] = [];
@@ -228,7 +228,7 @@ describe("a driver killed outright", () => {
     return { child, closed, out: () => stdout, err: () => stderr };
   }
 
-  it("works with nothing but the emulators' environment lines, shipping itself", async () => {
+  it("works with nothing but the emulators' environment lines, shipping itself", { timeout: 120_000 }, async () => {
     const run = runDriver({ ENV_DRIVER_MACHINES: "1" });
     const timer = setTimeout(() => run.child.kill("SIGKILL"), 90_000);
     const code = await run.closed;
@@ -238,7 +238,7 @@ describe("a driver killed outright", () => {
     expect(run.out()).toContain("done");
   });
 
-  it("leaves no worker, machine or process a service started running past the keepalive timeout and the workers' linger", async () => {
+  it("leaves no worker, machine or process a service started running past the keepalive timeout and the workers' linger", { timeout: 150_000 }, async () => {
     const run = runDriver({ ENV_DRIVER_MACHINES: "2", ENV_DRIVER_HANG: "1", ENV_DRIVER_SPAWN: "1", BIGMACHINE_KEEPALIVE_TIMEOUT_MS: String(SHORT_KEEPALIVE.timeoutMs), BIGMACHINE_CLOUDRUN_SERVICE: "crashing-driver", BIGMACHINE_CLOUDRUN_ENV: "BIGMACHINE_WORKER_ENDED_LINGER_MS=1000" });
     await waitUntil("the driver's machines are ready", () => /^ready /m.test(run.out()), 90_000);
     const ids = /^ready (.+)$/m.exec(run.out())![1].split(" ");
