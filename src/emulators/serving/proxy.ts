@@ -175,16 +175,18 @@ export function proxyUpgrade(
     if (upstream.destroyed || closed) return close();
     if (lingering) return;
     lingering = true;
+    client.destroy();
     // The client left: the instance keeps its end of the socket until the front end ends it.
     clearTimeout(drop);
     clientLeft(lease, options.slotHoldMs, close, (done) => upstream.once("close", done));
   };
-  client.on("close", onClientGone).on("error", onClientGone);
+  // The client's end is not passed on: the instance learns of it only when the front end ends the request.
+  client.on("end", onClientGone).on("close", onClientGone).on("error", onClientGone);
   upstream.on("close", close).on("error", close);
   upstream.once("connect", () => {
     upstream.write(requestHead(req));
     if (head.length > 0) upstream.write(head);
-    client.pipe(upstream);
+    client.pipe(upstream, { end: false });
     if (!cookie) {
       upstream.pipe(client);
       return;
