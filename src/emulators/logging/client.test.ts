@@ -122,7 +122,8 @@ describe("the official @google-cloud/logging client (REST fallback)", () => {
     } while (pageToken);
     expect(seen).toEqual(lines);
     expect(sizes.length).toBeGreaterThan(4);
-    expect(sizes.every((size) => size < 30)).toBe(true);
+    // Every page is short, but the one after an empty page, which is never cut (so paging moves on).
+    expect(sizes.every((size, i) => size < 30 || sizes[i - 1] === 0)).toBe(true);
   });
 
   it("refuses a pageSize over 1000 with INVALID_ARGUMENT", async () => {
