@@ -1,20 +1,27 @@
 /**
  * @module
  * The wall clock with nanosecond digits, as Cloud Logging stamps entries: `Date` only has
- * milliseconds, so the time is the wall clock at start-up plus the monotonic high-resolution clock
- * since. Two readings never tie, so entries written in one burst still get distinct timestamps.
+ * milliseconds, so the time comes from the high-resolution clock aligned to the wall clock at start-up
+ * (`performance.timeOrigin`), kept within the millisecond `Date.now()` gives, with the monotonic
+ * clock's nanoseconds as the last digits. Readings never tie, so entries written in one burst still get
+ * distinct timestamps.
  */
+import { performance } from "node:perf_hooks";
 import { formatTimestampKey, timestampKeyFromParts } from "./timestamp.ts";
 
-const NS_PER_MS = 1_000_000n;
+const NS_PER_US = 1_000n;
+const US_PER_MS = 1_000n;
 const NS_PER_S = 1_000_000_000n;
-const startWallNs = BigInt(Date.now()) * NS_PER_MS;
-const startMonotonicNs = process.hrtime.bigint();
 let lastNs = 0n;
 
 /** Nanoseconds since the epoch, strictly increasing across calls. */
 function nowNs(): bigint {
-  const ns = startWallNs + (process.hrtime.bigint() - startMonotonicNs);
+  const wallUs = BigInt(Date.now()) * US_PER_MS;
+  let us = BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+  // The two clocks may drift apart (the wall clock is slewed); stay within Date.now()'s millisecond.
+  if (us < wallUs) us = wallUs;
+  if (us >= wallUs + US_PER_MS) us = wallUs + US_PER_MS - 1n;
+  const ns = us * NS_PER_US + (process.hrtime.bigint() % NS_PER_US);
   lastNs = ns > lastNs ? ns : lastNs + 1n;
   return lastNs;
 }
