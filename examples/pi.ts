@@ -4,17 +4,20 @@
  * square and counts those inside the quarter circle; the driver adds the counts up.
  *
  * ```sh
- * npm start                                   # one machine per core, local processes
+ * npm start                                   # the Cloud Run System; emulated when no project is set
  * npm start -- --machines 4 --samples 2e8
- * npm start -- --system testsystem            # any system registered by name
+ * npm start -- --system local                 # one machine per core, local processes
+ * GOOGLE_CLOUD_PROJECT=my-project npm start   # real Cloud Run (deploy the worker image first)
  * ```
  *
  * Machines run this same program: `start()` never returns in a machine, so everything after it is
- * the driver's.
+ * the driver's. Module top-level code (the class and its registration) runs in every machine too.
+ * Driver-only code (the emulators, the Cloud Run System's driver side) is imported with `await
+ * import()` inside `main`, so machines, and the program shipped to them, never load it.
  */
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { registerService, start, type Machine } from "../src/index.ts";
+import { registerService, start, type Machine, type Session, type System } from "../src/index.ts";
 
 /** Points sampled between yields to the event loop, so a busy machine still answers keepalives. */
 const CHUNK = 1_000_000;
@@ -34,12 +37,14 @@ export class CirclePI {
       }
       if (done < n) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    // Machine output: on Cloud Run it reaches the driver through Cloud Logging (see `followOutput`).
+    console.log(`sampled ${n} points, ${inside} inside the quarter circle`);
     return inside;
   }
 }
 registerService("PI", CirclePI);
 
-const USAGE = "usage: pi [--machines N] [--samples N] [--batches N] [--system NAME]";
+const USAGE = "usage: pi [--machines N] [--samples N] [--batches N] [--system cloudrun|local]";
 
 interface Flags {
   machines: number | undefined;
@@ -75,7 +80,7 @@ function parseFlags(args: string[]): Flags {
     // About 27 ns a sample with Math.random: the default takes some 3 s on two cores.
     samples: count("samples", values.samples, 2e8)!,
     batches: count("batches", values.batches, 4)!,
-    system: values.system ?? "local",
+    system: values.system ?? "cloudrun",
   };
 }
 
@@ -85,18 +90,55 @@ function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => base + (i < total % parts ? 1 : 0));
 }
 
+/** Whether a Google Cloud project is configured, so the Cloud Run System would reach Google. */
+function projectConfigured(): boolean {
+  return ["BIGMACHINE_CLOUDRUN_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"].some((name) => Boolean(process.env[name]?.trim()));
+}
+
+/** The system to run on, and what to stop once done (the emulators, when they stand in for Google). */
+async function chooseSystem(name: string): Promise<{ system: System | string; close(): Promise<void> }> {
+  if (name !== "cloudrun" || projectConfigured()) return { system: name, close: async () => {} };
+  console.log("pi: no Google Cloud project is configured: running the Cloud Run System against local emulators, started in this process");
+  const { startEmulatedCloudRun } = await import("../src/systems/cloudrun/emulated.ts");
+  const { CloudRunSystem } = await import("../src/systems/cloudrun/system.ts");
+  const emulated = await startEmulatedCloudRun();
+  // A quicker log poll than the default 5 s: the emulator has no read quota to save.
+  return { system: new CloudRunSystem({ ...emulated.systemOptions(), logTail: { pollIntervalMs: 1_000 } }), close: () => emulated.close() };
+}
+
+/** Where a machine runs: its Cloud Run instance, when the system knows it. */
+function whereIs(session: Session, m: Machine): string {
+  const system = session.system as System & { instanceIdOf?: (m: Machine) => string | undefined };
+  const instance = system.instanceIdOf?.(m);
+  return instance ? ` on instance ${instance.length > 16 ? `${instance.slice(0, 16)}…` : instance}` : "";
+}
+
+/** Prints a Cloud Run machine's output, read back through Cloud Logging, until `signal` aborts. */
+async function followOutput(m: Machine, signal: AbortSignal): Promise<void> {
+  try {
+    for await (const line of m.tail(signal)) if (line.text.startsWith("sampled")) console.log(`pi: [${m.addr}] ${line.text}`);
+  } catch {
+    // The tail ends with the session.
+  }
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const session = await start({ system: flags.system });
-  const machineCount = flags.machines ?? (flags.system === "local" ? os.availableParallelism() : 2);
+  const chosen = await chooseSystem(flags.system);
+  const tails = new AbortController();
+  let session: Session | undefined;
   try {
+    session = await start({ system: chosen.system });
+    const machineCount = flags.machines ?? (session.system.name === "local" ? os.availableParallelism() : 2);
     const began = performance.now();
     console.log(`pi: starting ${machineCount} machine(s) on ${session.system.name}`);
     const machines = await session.startMachines(machineCount, { services: { PI: new CirclePI() } });
     await Promise.all(
       machines.map(async (m) => {
         await m.waitFor("running");
-        console.log(`pi: machine ${m.addr} is up (${m.maxprocs} processors)`);
+        console.log(`pi: machine ${m.addr} is up${whereIs(session!, m)} (${m.maxprocs} processors)`);
+        // Local machines' output already reaches this process's stderr; Cloud Run's comes through Logging.
+        if (session!.system.name === "cloudrun") void followOutput(m, tails.signal);
       }),
     );
 
@@ -122,8 +164,13 @@ async function main(): Promise<void> {
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
     console.log(`pi: estimate ${estimate} from ${sampled} samples on ${machineCount} machine(s) in ${seconds} s`);
     console.log(`pi: error ${Math.abs(estimate - Math.PI).toExponential(2)} (|estimate - Math.PI|, Math.PI = ${Math.PI})`);
+    if (flags.system === "cloudrun" && !projectConfigured()) {
+      console.log("pi: that was emulated. On real Cloud Run: build and deploy the worker image (gcloud builds submit --config cloudbuild.yaml), set GOOGLE_CLOUD_PROJECT, and run npm start again");
+    }
   } finally {
-    await session.shutdown();
+    tails.abort();
+    await session?.shutdown();
+    await chosen.close();
   }
 }
 

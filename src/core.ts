@@ -5,7 +5,7 @@
  */
 export * from "./errors.ts";
 export type * from "./system.ts";
-export { SECRET_HEADER, MACHINE_ENV } from "./system.ts";
+export { SECRET_HEADER, MACHINE_ENV, KEEPALIVE_ENV, keepaliveEnvOf, keepaliveFromEnv } from "./system.ts";
 export { Machine, MACHINE_STATES, type MachineState, type MachineOptions, type MachineParams, type RetryOptions } from "./machine.ts";
 export { Session, type ShutdownOptions } from "./session.ts";
 export { registerService, ServiceTable, type ServiceClass, type ServiceContext, type ServiceInit, type ServiceSpec } from "./services.ts";

@@ -61,6 +61,7 @@ export function createMachineEndpoint(options: MachineEndpointOptions): MachineE
     maxprocs: system.maxprocs() || os.availableParallelism(),
     rpcStats: () => server.stats(),
     exec: options.exec,
+    accept: (link) => void server.accept(link),
   });
   services.add(SUPERVISOR, supervisor);
   return { server, supervisor, services, session };

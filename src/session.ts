@@ -4,10 +4,11 @@
  * dials machines by address, lists them, and shuts everything down.
  */
 import { randomUUID } from "node:crypto";
+import { DRIVER_SERVICE, DriverService } from "./driver-service.ts";
 import { errorOf, type BigmachineError } from "./errors.ts";
 import { Machine, type MachineParams } from "./machine.ts";
 import type { Dispatcher } from "./rpc/types.ts";
-import { serviceSpec } from "./services.ts";
+import { serviceSpec, ServiceTable } from "./services.ts";
 import { SUPERVISOR } from "./supervisor.ts";
 import type { System } from "./system.ts";
 
@@ -28,11 +29,20 @@ export class Session {
   readonly #dispatcher: Dispatcher | undefined;
   #shutdown: Promise<void> | undefined;
 
-  /** @internal Sessions are made by `start()`. */
+  /**
+   * @internal Sessions are made by `start()`. A machine's session serves `dispatcher` (its services)
+   * to the machines it dials; a driver's serves the {@link DriverService} to the machines it starts.
+   */
   constructor(system: System, role: "driver" | "machine", dispatcher?: Dispatcher) {
     this.system = system;
     this.role = role;
-    this.#dispatcher = dispatcher;
+    this.#dispatcher = dispatcher ?? (role === "driver" ? this.#driverServices() : undefined);
+  }
+
+  #driverServices(): ServiceTable {
+    const table = new ServiceTable();
+    table.add(DRIVER_SERVICE, new DriverService((addr) => this.#owned.find((m) => m.addr === addr && m.state === "running")));
+    return table;
   }
 
   /**

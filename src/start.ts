@@ -11,14 +11,27 @@ import { Session } from "./session.ts";
 import { MACHINE_ENV, type System } from "./system.ts";
 import { LocalSystem } from "./systems/local/index.ts";
 
-const factories = new Map<string, () => System>([["local", () => new LocalSystem()]]);
+/** Makes a system for a driver or a machine process; may load the system's modules on demand. */
+export type SystemFactory = (role: "driver" | "machine") => System | Promise<System>;
+
+const factories = new Map<string, SystemFactory>([
+  ["local", () => new LocalSystem()],
+  // Loaded only when chosen: the driver side brings the Google clients; machines never load them.
+  [
+    "cloudrun",
+    async (role) =>
+      role === "machine"
+        ? new (await import("./systems/cloudrun/machine-system.ts")).CloudRunMachineSystem()
+        : new (await import("./systems/cloudrun/system.ts")).CloudRunSystem(),
+  ],
+]);
 
 /**
  * Makes a system available by name to `start({ system: name })`, to `--bigmachine-system` and to
  * `BIGMACHINE_SYSTEM`, and to machine processes started by it. Call at module top level, in a module
  * that driver and machines both load.
  */
-export function registerSystem(name: string, factory: () => System): void {
+export function registerSystem(name: string, factory: SystemFactory): void {
   if (factories.has(name)) throw errorOf("invalid", `system ${name} is already registered`, { severity: "fatal" });
   factories.set(name, factory);
 }
@@ -37,10 +50,10 @@ function systemFlag(args: string[]): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-function systemNamed(name: string): System {
+async function systemNamed(name: string, role: "driver" | "machine"): Promise<System> {
   const factory = factories.get(name);
   if (!factory) throw errorOf("not-exist", `unknown system ${name}; known: ${[...factories.keys()].join(", ")}`, { severity: "fatal" });
-  return factory();
+  return factory(role);
 }
 
 /** Whether this process was started as a machine. */
@@ -56,7 +69,7 @@ export function isMachineProcess(): boolean {
 export async function start(options: StartOptions = {}): Promise<Session> {
   if (isMachineProcess()) return serveMachine();
   const chosen = options.system ?? systemFlag(options.args ?? process.argv.slice(2)) ?? process.env[MACHINE_ENV.system] ?? "local";
-  const system = typeof chosen === "string" ? systemNamed(chosen) : chosen;
+  const system = typeof chosen === "string" ? await systemNamed(chosen, "driver") : chosen;
   await system.init({ role: "driver", secret: randomBytes(32).toString("base64url") });
   return new Session(system, "driver");
 }
@@ -68,7 +81,7 @@ async function serveMachine(): Promise<never> {
   // Keep the secret out of the environment services see and of processes they spawn.
   delete process.env[MACHINE_ENV.secret];
   delete process.env[MACHINE_ENV.mode];
-  const system = systemNamed(name);
+  const system = await systemNamed(name, "machine");
   await system.init({ role: "machine", secret });
   const { server } = createMachineEndpoint({ system, secret });
   return system.main(server);

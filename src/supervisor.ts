@@ -10,8 +10,10 @@ import os from "node:os";
 import { errorOf } from "./errors.ts";
 import { diskInfo, loadInfo, memInfo, type DiskInfo, type LoadInfo, type MemInfo } from "./host-info.ts";
 import { metricsSnapshot } from "./metrics.ts";
+import { readHostFile } from "./util/host-file.ts";
 import { cpuProfile, heapSnapshot } from "./profiling.ts";
-import type { MethodStats } from "./rpc/types.ts";
+import { streamLink } from "./rpc/stream-link.ts";
+import type { Link, MethodStats } from "./rpc/types.ts";
 import { instantiate, type ServiceContext, type ServiceSpec, type ServiceTable } from "./services.ts";
 import { Watchdog } from "./watchdog.ts";
 
@@ -67,6 +69,8 @@ export interface SupervisorOptions {
    * code to a generic worker provide it; elsewhere `exec` answers `not-supported`.
    */
   exec?: (program: { code: Uint8Array; digest: string; args: string[] }) => Promise<void>;
+  /** Serves calls arriving over a link, as the machine's server does; see {@link Supervisor.acceptLink}. */
+  accept?: (link: Link) => void;
 }
 
 function digestOf(path: string | undefined): string {
@@ -178,6 +182,12 @@ export class Supervisor {
     return { ...metricsSnapshot(), rpc: this.#options.rpcStats?.() ?? {}, memory: memInfo() };
   }
 
+  /** Streams a file of the machine's host; kind `not-exist` when there is none. */
+  readFile(filename: string, ctx: ServiceContext): AsyncIterable<Uint8Array> {
+    if (typeof filename !== "string" || filename === "") throw errorOf("invalid", "readFile needs a file name", { severity: "fatal" });
+    return readHostFile(filename, ctx.signal);
+  }
+
   getpid(): number {
     return process.pid;
   }
@@ -186,6 +196,21 @@ export class Supervisor {
   async exec(program: { code: Uint8Array; digest: string; args: string[] }): Promise<void> {
     if (!this.#options.exec) throw errorOf("not-supported", "this system does not run shipped programs", { severity: "fatal" });
     await this.#options.exec(program);
+  }
+
+  /**
+   * Serves an RPC link carried by this call's streams (see `streamLink`): the argument's items are the
+   * frames arriving, the reply's items the frames leaving. A driver relays a machine's dial of this
+   * machine this way when machines cannot reach each other directly. The link lasts until either
+   * stream ends or the call is canceled.
+   */
+  acceptLink(frames: AsyncIterable<unknown>, ctx: ServiceContext): AsyncIterable<unknown> {
+    if (!this.#options.accept) throw errorOf("not-supported", "this machine does not accept links over calls", { severity: "fatal" });
+    const carried = streamLink();
+    ctx.signal.addEventListener("abort", () => carried.link.close(), { once: true });
+    carried.connect(frames);
+    this.#options.accept(carried.link);
+    return carried.outgoing;
   }
 
   /**

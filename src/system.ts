@@ -6,6 +6,7 @@
  */
 import type { Hono } from "hono";
 import type { Machine } from "./machine.ts";
+import type { RpcPeer } from "./rpc/peer.ts";
 import type { Dispatcher, Link } from "./rpc/types.ts";
 
 /** Keepalive timings for machines of a system, all in milliseconds. */
@@ -33,8 +34,11 @@ export interface HttpClient {
 export interface RpcEndpoint {
   /** The HTTP face: `POST /bigrpc/Service.method` and the tunnel upgrade route. */
   readonly app: Hono<any, any, any>;
-  /** Serves calls arriving over an already-established link (in-memory or an accepted tunnel). */
-  accept(link: Link): void;
+  /**
+   * Serves calls arriving over an already-established link (in-memory or an accepted tunnel). The
+   * returned peer can also call the other side over the same link.
+   */
+  accept(link: Link): RpcPeer;
   /** The dispatcher behind both faces. */
   readonly dispatcher: Dispatcher;
 }
@@ -79,6 +83,41 @@ export const MACHINE_ENV = {
   /** The session secret. */
   secret: "BIGMACHINE_SECRET",
 } as const;
+
+/**
+ * Environment variables a driver sets on its machines to give them its keepalive timings (the
+ * machine's watchdog and its own dials follow them).
+ */
+export const KEEPALIVE_ENV = {
+  periodMs: "BIGMACHINE_KEEPALIVE_PERIOD_MS",
+  timeoutMs: "BIGMACHINE_KEEPALIVE_TIMEOUT_MS",
+  rpcTimeoutMs: "BIGMACHINE_KEEPALIVE_RPC_TIMEOUT_MS",
+} as const;
+
+/** The environment that gives a machine `config` (see {@link KEEPALIVE_ENV}). */
+export function keepaliveEnvOf(config: KeepaliveConfig): Record<string, string> {
+  return {
+    [KEEPALIVE_ENV.periodMs]: String(config.periodMs),
+    [KEEPALIVE_ENV.timeoutMs]: String(config.timeoutMs),
+    [KEEPALIVE_ENV.rpcTimeoutMs]: String(config.rpcTimeoutMs),
+  };
+}
+
+/**
+ * The keepalive timings in `env` (see {@link KEEPALIVE_ENV}), each falling back to `fallback`'s.
+ * Malformed values fall back too: a machine must start even if its environment is odd.
+ */
+export function keepaliveFromEnv(env: Record<string, string | undefined>, fallback: KeepaliveConfig): KeepaliveConfig {
+  const read = (name: string, value: number) => {
+    const n = Number(env[name]);
+    return Number.isFinite(n) && n > 0 ? n : value;
+  };
+  return {
+    periodMs: read(KEEPALIVE_ENV.periodMs, fallback.periodMs),
+    timeoutMs: read(KEEPALIVE_ENV.timeoutMs, fallback.timeoutMs),
+    rpcTimeoutMs: read(KEEPALIVE_ENV.rpcTimeoutMs, fallback.rpcTimeoutMs),
+  };
+}
 
 /**
  * A System sets up a bigmachine session and starts machines. It also provides the means to talk to

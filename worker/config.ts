@@ -23,6 +23,8 @@ export const WORKER_ENV = {
   stopGraceMs: "BIGMACHINE_WORKER_STOP_GRACE_MS",
   /** How long a worker whose machine ended with no tunnel open keeps answering resumes (410) before it exits. */
   endedLingerMs: "BIGMACHINE_WORKER_ENDED_LINGER_MS",
+  /** How long a worker that holds no machine waits for an attach before it exits. */
+  idleExitMs: "BIGMACHINE_WORKER_IDLE_EXIT_MS",
 } as const;
 
 /** What the worker runs with. */
@@ -35,6 +37,7 @@ export interface WorkerConfig {
   machineStartupTimeoutMs: number;
   stopGraceMs: number;
   endedLingerMs: number;
+  idleExitMs: number;
 }
 
 /** Defaults of the timings (Cloud Run gives 10 s from SIGTERM to SIGKILL; stopping the machine fits well inside). */
@@ -44,6 +47,9 @@ export const WORKER_DEFAULTS = {
   machineStartupTimeoutMs: 60_000,
   stopGraceMs: 5_000,
   endedLingerMs: 10_000,
+  // Long enough for a driver's attach to follow the cold start it caused, short enough that an idle
+  // instance (billed while it lives, CPU being always allocated) is gone within a minute.
+  idleExitMs: 30_000,
 } as const;
 
 /** The smallest deployment key accepted, in characters (deploy tooling makes 43). */
@@ -88,5 +94,6 @@ export function workerConfigFrom(env: Env = process.env): WorkerConfig {
     machineStartupTimeoutMs: millis(env, WORKER_ENV.machineStartupTimeoutMs, WORKER_DEFAULTS.machineStartupTimeoutMs),
     stopGraceMs: millis(env, WORKER_ENV.stopGraceMs, WORKER_DEFAULTS.stopGraceMs),
     endedLingerMs: millis(env, WORKER_ENV.endedLingerMs, WORKER_DEFAULTS.endedLingerMs),
+    idleExitMs: millis(env, WORKER_ENV.idleExitMs, WORKER_DEFAULTS.idleExitMs),
   };
 }

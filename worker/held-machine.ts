@@ -1,17 +1,25 @@
 /**
  * @module
- * The machine an instance holds: its process, the credentials a resume must show, and at most one
- * tunnel at a time. Each tunnel gets its own loopback connection to the machine's attach route, so a
- * dropped tunnel is a dropped link for the machine too, and a resume starts afresh. When the process
- * exits, the open tunnel (if any) hears how, and then the holder reports the end.
+ * The machine an instance holds: its process, the machine's end of the driver's resumable link, the
+ * credentials a resume must show, and at most one tunnel at a time. The worker connects to the
+ * machine's attach route on loopback once; that connection, and the link's unacknowledged frames, live
+ * across tunnels, so a call in flight when a tunnel drops keeps running and its reply reaches the
+ * driver over the next tunnel.
+ *
+ * Resume tokens: every `ready` names the token for the next resume. On a resume it is a fresh one, and
+ * the token that resume used stops being accepted once the driver's first frame arrives on the new
+ * tunnel (proof it has the new token), so a captured token cannot be replayed later.
+ *
+ * The end: when the driver closes the link on purpose, the machine is stopped; when the process exits,
+ * the open tunnel (if any) hears how, after the machine's last frames.
  */
-import WebSocket from "ws";
-import { ATTACH_PATH, errorOf, SECRET_HEADER, toBigmachineError } from "../src/core.ts";
-import { WS_MAX_PAYLOAD_BYTES } from "../src/rpc/protocol.ts";
-import { ATTACH_STATUS, sameToken } from "../src/systems/cloudrun/attach-protocol.ts";
+import type WebSocket from "ws";
+import { ResumableLink, toBigmachineError } from "../src/core.ts";
+import { ATTACH_STATUS, newResumeToken, sameToken } from "../src/systems/cloudrun/attach-protocol.ts";
 import type { TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
 import { describeExit, type MachineExit, type MachineProcess } from "./machine-process.ts";
-import { startRelay } from "./relay.ts";
+import { pipeSession } from "./session-pipe.ts";
+import { tunnelCarrier } from "./tunnel-carrier.ts";
 
 /** An attach the worker answers without upgrading: an {@link ATTACH_STATUS} and why. */
 export interface Refusal {
@@ -19,24 +27,25 @@ export interface Refusal {
   reason: string;
 }
 
-/** How long a lost loopback connection waits to hear of the process's exit before the tunnel is closed. */
-const EXIT_NEWS_WAIT_MS = 1_000;
+/** How long the end of the process waits for its loopback connection to deliver its last frames. */
+const LAST_FRAMES_WAIT_MS = 1_000;
 /** How long the tunnel's closing handshake may take before the connection is cut. */
 const CLOSE_WAIT_MS = 2_000;
 
 /** Options for {@link HeldMachine}. */
 export interface HeldMachineOptions {
   id: string;
+  /** The token the first resume must carry (sent in the fresh attach's hello and ready). */
   resumeToken: string;
   /** The session secret: the machine requires it, and a resume must carry it. */
   secret: string;
   process: MachineProcess;
-  /** The machine's loopback address, `127.0.0.1:PORT`. */
-  addr: string;
-  /** Bounds the loopback dial. */
-  dialTimeoutMs: number;
+  /** The open connection to the machine's attach route on loopback. */
+  machineSocket: WebSocket;
   /** Called once the process has exited and the open tunnel, if any, was told. */
   onEnded(exit: MachineExit, toldDriver: boolean): void;
+  /** Called when the driver ended the link on purpose (or it failed): the machine is no longer wanted. */
+  onReleased(err: Error | undefined): void;
   /** Where the holder's diagnostics go; default standard error. */
   log?: (line: string) => void;
 }
@@ -47,14 +56,29 @@ export class HeldMachine {
   readonly process: MachineProcess;
   readonly #options: HeldMachineOptions;
   readonly #log: (line: string) => void;
+  readonly #session: ResumableLink;
+  readonly #machineClosed: Promise<void>;
   /** The tunnel being served, or reserved for one about to open (`"reserved"`). */
   #tunnel: TunnelSocket | "reserved" | undefined;
+  /** Tokens a resume may carry: the current one, plus the one last sent until the driver shows it has it. */
+  #tokens: string[];
 
   constructor(options: HeldMachineOptions) {
     this.id = options.id;
     this.process = options.process;
     this.#options = options;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#tokens = [options.resumeToken];
+    this.#session = new ResumableLink({ label: `machine ${options.id}` });
+    this.#session.onDetach(() => {
+      if (this.#tunnel !== "reserved") this.#tunnel = undefined;
+    });
+    void this.#session.ended.then((err) => {
+      if (this.process.exit !== undefined) return;
+      this.#log(`bigmachine worker: the driver ${err ? `lost machine ${this.id}: ${err.message}` : `released machine ${this.id}`}`);
+      options.onReleased(err);
+    });
+    this.#machineClosed = pipeSession(this.#session, options.machineSocket);
     void this.process.exited.then((exit) => this.#ended(exit));
   }
 
@@ -65,7 +89,7 @@ export class HeldMachine {
 
   /** Whether `token` and `secret` are this machine's, compared in constant time. */
   accepts(token: string | null, secret: string | null): boolean {
-    return sameToken(this.#options.resumeToken, token) && sameToken(this.#options.secret, secret);
+    return this.#tokens.some((valid) => sameToken(valid, token)) && sameToken(this.#options.secret, secret);
   }
 
   /**
@@ -74,6 +98,7 @@ export class HeldMachine {
    */
   reserve(): Refusal | undefined {
     if (this.process.exit !== undefined) return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} ${describeExit(this.process.exit)}` };
+    if (this.#session.state === "closed") return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} was released by its driver` };
     if (this.#tunnel !== undefined) return { status: ATTACH_STATUS.busy, reason: `machine ${this.id} already has an open tunnel` };
     this.#tunnel = "reserved";
     return undefined;
@@ -85,44 +110,35 @@ export class HeldMachine {
   }
 
   /**
-   * Serves a tunnel whose handshake is done (a fresh attach) or that needs none (a resume): dials the
-   * machine, says `ready`, and relays until either side closes. A failed dial is reported as `failed`
-   * and closes the tunnel; the machine stays held.
+   * Serves a tunnel whose handshake is done (`fresh`) or that needs none (a resume): says `ready` with
+   * the token for the next resume, and makes the tunnel the link's carrier.
    */
-  async serve(tunnel: TunnelSocket): Promise<void> {
+  serve(tunnel: TunnelSocket, fresh: boolean): void {
+    if (this.process.exit !== undefined || this.#session.state === "closed") {
+      tunnel.close(1000, "the machine has ended");
+      return;
+    }
     this.#tunnel = tunnel;
     void tunnel.closed.then(() => {
       if (this.#tunnel === tunnel) this.#tunnel = undefined;
     });
-    let machineSocket: WebSocket;
-    try {
-      machineSocket = await dialMachine(this.#options.addr, this.#options.secret, this.#options.dialTimeoutMs);
-    } catch (err) {
-      const failure = toBigmachineError(err);
-      tunnel.sendControl({ type: "failed", kind: failure.kind, message: failure.message });
-      tunnel.close(1011, "could not reach the machine");
-      return;
-    }
-    if (!tunnel.open || this.process.exit !== undefined) {
-      // The driver left, or the machine ended (and the tunnel was told), while the dial was under way.
-      machineSocket.terminate();
-      return;
-    }
-    tunnel.sendControl({ type: "ready", machineId: this.id, pid: this.process.pid });
-    startRelay(tunnel, machineSocket, {
-      onTunnelText: (text) => {
-        this.#log(`bigmachine worker: closing the tunnel of machine ${this.id}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);
-        tunnel.sendControl({ type: "failed", kind: "invalid", message: "no control message is expected once the machine is ready" });
-        tunnel.close(1008, "unexpected control message");
-      },
-      onMachineClosed: () => {
-        // The process usually exits just after its sockets close; let the exit, not a bare close, reach the driver.
-        const timer = setTimeout(() => {
-          if (this.process.exit === undefined) tunnel.close(1011, "the connection to the machine was lost");
-        }, EXIT_NEWS_WAIT_MS);
-        void this.process.exited.then(() => clearTimeout(timer));
-      },
+    const next = fresh ? this.#tokens[0] : newResumeToken();
+    if (!fresh) this.#tokens = [...this.#tokens.slice(0, 1), next];
+    tunnel.sendControl({ type: "ready", machineId: this.id, pid: this.process.pid, resumeToken: next });
+    const carrier = tunnelCarrier(tunnel, (text) => {
+      this.#log(`bigmachine worker: closing the tunnel of machine ${this.id}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);
+      tunnel.sendControl({ type: "failed", kind: "invalid", message: "no control message is expected once the machine is ready" });
+      tunnel.close(1008, "unexpected control message");
     });
+    this.#session.attach(carrier).then(
+      // The driver's RESUME on this tunnel shows it read `ready`: from now on only the new token works.
+      () => {
+        if (this.#tokens.includes(next)) this.#tokens = [next];
+      },
+      () => {
+        // The tunnel closed before the driver resumed on it; the next resume may use either token.
+      },
+    );
   }
 
   /** SIGTERM to the process, then SIGKILL after `graceMs`; the end is reported as for any exit. */
@@ -131,6 +147,10 @@ export class HeldMachine {
   }
 
   async #ended(exit: MachineExit): Promise<void> {
+    // The loopback connection closes as the process ends; its last frames (a shutdown's reply) go first.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#machineClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, LAST_FRAMES_WAIT_MS)))]);
+    clearTimeout(timer);
     const tunnel = this.#tunnel;
     let told = false;
     if (tunnel !== undefined && tunnel !== "reserved" && tunnel.open) {
@@ -138,33 +158,8 @@ export class HeldMachine {
       told = true;
       await tunnel.closeAndWait(1000, "machine exited", CLOSE_WAIT_MS);
     }
+    this.#session.fail(toBigmachineError(new Error(`machine ${this.id} ${describeExit(exit)}`)));
     this.#log(`bigmachine worker: machine ${this.id} (pid ${this.process.pid}) ${describeExit(exit)}`);
     this.#options.onEnded(exit, told);
   }
-}
-
-/** Opens a WebSocket to the machine's attach route on loopback, carrying the session secret. */
-function dialMachine(addr: string, secret: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(`ws://${addr}${ATTACH_PATH}`, {
-      headers: { [SECRET_HEADER]: secret },
-      perMessageDeflate: false,
-      maxPayload: WS_MAX_PAYLOAD_BYTES,
-      handshakeTimeout: timeoutMs,
-    });
-    const fail = (message: string, cause?: unknown) => {
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
-      reject(errorOf("net", `could not connect to the machine at ${addr}: ${message}`, { cause }));
-    };
-    ws.once("open", () => {
-      ws.removeAllListeners();
-      // Errors from here on end in a close, which the relay handles.
-      ws.on("error", () => {});
-      resolve(ws);
-    });
-    ws.once("error", (err) => fail(err.message, err));
-    ws.once("unexpected-response", (_req, res) => fail(`HTTP ${res.statusCode}`));
-  });
 }

@@ -1,14 +1,15 @@
 /**
  * @module
- * The machine as the worker runs it: the shipped program, forked as a machine of the local system's
- * machine side. It gets an IPC channel, on which it reports its loopback address exactly as it would to
- * a local driver, and which is also its lifeline (it ends itself when the worker goes). Its output goes
- * to the worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
+ * The machine as the worker runs it: the shipped program, forked as a machine of the Cloud Run System's
+ * machine side (`src/systems/cloudrun/machine-system.ts`). It gets an IPC channel, on which it reports
+ * its loopback address, and which is also its lifeline (it ends itself when the worker goes). It runs
+ * in a process group of its own, so stopping it also ends whatever it started. Its output goes to the
+ * worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { errorOf, MACHINE_ENV } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
-import { listeningAddr } from "../src/systems/local/ipc.ts";
+import { listeningAddrOf } from "../src/systems/cloudrun/machine-ipc.ts";
 
 /** How the machine's process ended. */
 export interface MachineExit {
@@ -42,7 +43,7 @@ export function machineEnv(options: Pick<MachineProcessOptions, "env" | "secret"
     ...options.env,
     // Last, so nothing the driver sends can make the process anything but a machine of this session.
     [MACHINE_ENV.mode]: "machine",
-    [MACHINE_ENV.system]: "local",
+    [MACHINE_ENV.system]: "cloudrun",
     [MACHINE_ENV.secret]: options.secret,
   };
 }
@@ -61,10 +62,14 @@ export class MachineProcess {
       env: machineEnv(options),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "json",
+      // A group of its own: stopping the machine ends what its services started too.
+      detached: true,
     });
     this.exited = new Promise<MachineExit>((resolve) => {
       this.#child.once("exit", (code, signal) => {
         this.#exit = { code, signal };
+        // Whatever the machine started goes with it (its group outlives it only while members remain).
+        if (this.#child.pid !== undefined) endGroup(this.#child.pid);
         resolve(this.#exit);
       });
       this.#child.once("error", (err) => {
@@ -102,7 +107,7 @@ export class MachineProcess {
         this.#child.off("message", onMessage);
       };
       const onMessage = (message: unknown) => {
-        const addr = listeningAddr(message);
+        const addr = listeningAddrOf(message);
         if (addr === undefined) return;
         done();
         resolve(addr);
@@ -119,11 +124,11 @@ export class MachineProcess {
     });
   }
 
-  /** Sends `signal` if the process still runs. */
+  /** Sends `signal` to the machine's process group (the machine and what it started) if the machine still runs. */
   kill(signal: NodeJS.Signals): void {
-    if (this.#exit !== undefined) return;
+    if (this.#exit !== undefined || this.#child.pid === undefined) return;
     try {
-      this.#child.kill(signal);
+      process.kill(-this.#child.pid, signal);
     } catch {
       // It ended meanwhile.
     }
@@ -136,6 +141,15 @@ export class MachineProcess {
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
+  }
+}
+
+/** Kills what is left of the process group led by `pid`. */
+function endGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // No member left.
   }
 }
 

@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     machineStartupTimeoutMs: config.machineStartupTimeoutMs,
     stopGraceMs: config.stopGraceMs,
     endedLingerMs: config.endedLingerMs,
+    idleExitMs: config.idleExitMs,
     onFinished: () => void exit(),
     log,
   });

@@ -3,12 +3,16 @@
  * The worker's state: an instance holds at most one machine. A fresh attach on an idle instance runs
  * the handshake and starts the machine; a resume that names the held machine with its token and the
  * session's secret gets a new tunnel to it. Everything else is refused before the upgrade with one of
- * the {@link ATTACH_STATUS} answers. When the machine's process exits, the worker tells the open
- * tunnel and finishes, so Cloud Run replaces the instance with a clean one.
+ * the {@link ATTACH_STATUS} answers. When the machine's process exits, or its driver releases it, the
+ * worker tells the open tunnel and finishes, so Cloud Run replaces the instance with a clean one.
+ *
+ * An instance that holds no machine costs as much as one that does (CPU is always allocated), and
+ * Cloud Run may keep it up to 15 minutes; so a worker idle for `idleExitMs` (one started at deploy or
+ * by the autoscaler that no attach came to) finishes too.
  */
 import { randomBytes } from "node:crypto";
-import type WebSocket from "ws";
-import { errorOf, toBigmachineError } from "../src/core.ts";
+import WebSocket from "ws";
+import { ATTACH_PATH, errorOf, SECRET_HEADER, toBigmachineError, WS_MAX_PAYLOAD_BYTES } from "../src/core.ts";
 import {
   ATTACH_PROTOCOL_VERSION,
   ATTACH_STATUS,
@@ -50,6 +54,8 @@ export interface WorkerOptions {
   machineStartupTimeoutMs: number;
   stopGraceMs: number;
   endedLingerMs: number;
+  /** How long a worker that holds no machine waits for an attach before it finishes. */
+  idleExitMs: number;
   /**
    * Called once, when the worker's job is done: its machine ended and the driver heard of it (or the
    * linger passed with no driver back), or the worker was stopped. The process should then exit.
@@ -74,16 +80,20 @@ export class Worker {
   #startingProcess: MachineProcess | undefined;
   #machine: HeldMachine | undefined;
   #stopping = false;
+  /** Set when the driver ended the machine's link on purpose. */
+  #released = false;
   #finished = false;
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Set once the held machine's end has been reported (its tunnel told, if one was open). */
   #endReported = false;
+  #idleTimer: NodeJS.Timeout | undefined;
   #markDone!: () => void;
   readonly #done = new Promise<void>((resolve) => (this.#markDone = resolve));
 
   constructor(options: WorkerOptions) {
     this.#options = options;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#armIdleExit();
   }
 
   get phase(): WorkerPhase {
@@ -131,16 +141,20 @@ export class Worker {
   }
 
   #admitFresh(secret: string): Admission | Refusal {
-    if (this.#stopping) return { status: ATTACH_STATUS.busy, reason: "this instance is shutting down" };
+    if (this.#stopping || this.#finished) return { status: ATTACH_STATUS.busy, reason: "this instance is shutting down" };
     if (this.#machine !== undefined) {
       const why = this.#machine.process.exit === undefined ? "already holds a machine" : "is ending after its machine exited";
       return { status: ATTACH_STATUS.busy, reason: `this instance ${why}` };
     }
     if (this.#starting) return { status: ATTACH_STATUS.busy, reason: "this instance is already starting a machine" };
     this.#starting = true;
+    clearTimeout(this.#idleTimer);
     return once({
       open: (ws) => void this.#runFresh(new TunnelSocket(ws), secret),
-      cancel: () => (this.#starting = false),
+      cancel: () => {
+        this.#starting = false;
+        this.#armIdleExit();
+      },
     });
   }
 
@@ -155,7 +169,7 @@ export class Worker {
     const refusal = machine.reserve();
     if (refusal !== undefined) return refusal;
     return once({
-      open: (ws) => void machine.serve(new TunnelSocket(ws)),
+      open: (ws) => machine.serve(new TunnelSocket(ws), false),
       cancel: () => machine.release(),
     });
   }
@@ -171,21 +185,26 @@ export class Worker {
       proc = MachineProcess.start({ programPath, args: exec.args, env: exec.env, secret, baseEnv: this.#options.baseEnv });
       this.#startingProcess = proc;
       const addr = await untilClosed(proc.listening(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
+      const machineSocket = await untilClosed(dialMachine(addr, secret, this.#options.handshakeTimeoutMs), tunnel, "the machine was reached");
       const machine = new HeldMachine({
         id,
         resumeToken,
         secret,
         process: proc,
-        addr,
-        dialTimeoutMs: this.#options.handshakeTimeoutMs,
+        machineSocket,
         log: this.#log,
         onEnded: (exit, told) => this.#machineEnded(exit, told),
+        onReleased: () => {
+          // The driver is done with the machine: no one will come back for news of its end.
+          this.#released = true;
+          void this.#machine?.stop(this.#options.stopGraceMs);
+        },
       });
       this.#machine = machine;
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
-      await machine.serve(tunnel);
+      machine.serve(tunnel, true);
     } catch (err) {
       const failure = toBigmachineError(err);
       this.#log(`bigmachine worker: attach failed: ${failure.message}`);
@@ -194,23 +213,62 @@ export class Worker {
       if (proc !== undefined) await proc.stop(this.#options.stopGraceMs);
       this.#startingProcess = undefined;
       this.#starting = false;
+      this.#armIdleExit();
     }
+  }
+
+  /** Finishes the worker after `idleExitMs` unless an attach comes first. */
+  #armIdleExit(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.phase !== "idle" || this.#stopping) return;
+      this.#log(`bigmachine worker: no machine to hold for ${this.#options.idleExitMs} ms; exiting`);
+      this.#finish();
+    }, this.#options.idleExitMs);
+    this.#idleTimer.unref?.();
   }
 
   #machineEnded(_exit: MachineExit, told: boolean): void {
     this.#endReported = true;
-    if (told || this.#stopping) return this.#finish();
+    if (told || this.#stopping || this.#released) return this.#finish();
     // No driver heard it: answer resumes with 410 for a while, so a driver coming back learns how it ended.
     this.#lingerTimer = setTimeout(() => this.#finish(), this.#options.endedLingerMs);
   }
 
   #finish(): void {
     clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#idleTimer);
     if (this.#finished) return;
     this.#finished = true;
     this.#markDone();
     this.#options.onFinished();
   }
+}
+
+/** Opens a WebSocket to the machine's attach route on loopback, carrying the session secret. */
+function dialMachine(addr: string, secret: string, timeoutMs: number): Promise<WebSocket> {
+  return new Promise<WebSocket>((resolve, reject) => {
+    const ws = new WebSocket(`ws://${addr}${ATTACH_PATH}`, {
+      headers: { [SECRET_HEADER]: secret },
+      perMessageDeflate: false,
+      maxPayload: WS_MAX_PAYLOAD_BYTES,
+      handshakeTimeout: timeoutMs,
+    });
+    const fail = (message: string, cause?: unknown) => {
+      ws.removeAllListeners();
+      ws.on("error", () => {});
+      ws.terminate();
+      reject(errorOf("net", `could not connect to the machine at ${addr}: ${message}`, { cause }));
+    };
+    ws.once("open", () => {
+      ws.removeAllListeners();
+      // Errors from here on end in a close, which the holder handles.
+      ws.on("error", () => {});
+      resolve(ws);
+    });
+    ws.once("error", (err) => fail(err.message, err));
+    ws.once("unexpected-response", (_req, res) => fail(`HTTP ${res.statusCode}`));
+  });
 }
 
 /** Makes an admission's two outcomes mutually exclusive and final. */

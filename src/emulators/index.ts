@@ -1,3 +1,4 @@
+// bigmachine: driver-only
 /**
  * @module
  * The emulators for the Google APIs the Cloud Run System uses, composed: the Cloud Run Admin API,

@@ -10,6 +10,8 @@ export { wsLink, connectWebSocket, type ConnectWebSocketOptions } from "./ws-lin
 export { coalesceWrites, type BeforeSend } from "./write-coalescer.ts";
 export { refusalBody, MAX_REFUSAL_BODY_BYTES } from "./refusal-body.ts";
 export { RpcPeer, type RpcPeerOptions } from "./peer.ts";
+export { ResumableLink, RESUMABLE_LINK_DEFAULTS, LINK_FRAME_BYTE, type ResumableLinkOptions, type ResumableLinkState } from "./resumable-link.ts";
+export { streamLink, type StreamLink } from "./stream-link.ts";
 export type { FaultInjector } from "./faults.ts";
 export { RpcServer, type RpcServerOptions } from "./server.ts";
 export { listen, type ListenOptions, type ListeningEndpoint } from "./node-server.ts";
@@ -20,5 +22,7 @@ export {
   MSGPACK_CONTENT_TYPE,
   REMOTE_ERROR_STATUS,
   DEFAULT_MAX_MESSAGE_BYTES,
+  LINK_HIGH_WATER_BYTES,
+  WS_MAX_PAYLOAD_BYTES,
 } from "./protocol.ts";
 export type { Link, CallContext, Dispatcher, CallOptions, MethodStats } from "./types.ts";

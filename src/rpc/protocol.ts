@@ -34,6 +34,9 @@
  * | 8    | CREDIT | either   | items u32, bytes u32: the consumer grants that much more            |
  * | 9    | CANCEL | either   | nothing. From the caller: cancel the call and its reply stream; from the callee: stop sending the argument stream |
  *
+ * The kind byte is never 0: a frame starting with 0 belongs to the link itself (a resumable link's
+ * RESUME, ACK and CLOSE; see `resumable-link.ts`) and never reaches a peer.
+ *
  * DATA, BYTES and END travel from producer to consumer: with `FROM_CALLEE` clear they belong to the
  * argument stream, with it set to the reply stream. CREDIT travels the other way.
  *

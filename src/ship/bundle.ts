@@ -16,6 +16,7 @@ import path from "node:path";
 import { errorOf, toBigmachineError } from "../errors.ts";
 import { buildMessages, describeMessage, unbundlableError } from "./bundle-error.ts";
 import { programDigest } from "./digest.ts";
+import { driverOnlyPlugin } from "./driver-only.ts";
 import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER } from "./esm-interop.ts";
 
 /** Options for {@link bundleProgram}. */
@@ -103,10 +104,11 @@ async function build(entry: string): Promise<ProgramBundle> {
     throw errorOf("not-supported", `cannot bundle ${entry}: the esbuild package cannot be loaded here (${(err as Error).message})`, { severity: "fatal", cause: err });
   }
   let result: Awaited<ReturnType<typeof esbuild.build>>;
+  const root = packageRoot(entry);
   try {
     result = await esbuild.build({
       entryPoints: [entry],
-      absWorkingDir: packageRoot(entry),
+      absWorkingDir: root,
       bundle: true,
       platform: "node",
       format: "esm",
@@ -117,7 +119,7 @@ async function build(entry: string): Promise<ProgramBundle> {
       keepNames: true,
       banner: { js: REQUIRE_BANNER },
       inject: [CJS_GLOBALS_MODULE],
-      plugins: [cjsGlobalsPlugin(), nativeAddonPlugin()],
+      plugins: [driverOnlyPlugin(root), cjsGlobalsPlugin(), nativeAddonPlugin()],
       // See the lazy import above: the bundler is a native binary, and machines never need it.
       external: ["esbuild"],
     });

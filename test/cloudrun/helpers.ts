@@ -41,6 +41,7 @@ export const SHORT_WORKER_TIMINGS = {
   machineStartupTimeoutMs: 10_000,
   stopGraceMs: 2_000,
   endedLingerMs: 60_000,
+  idleExitMs: 600_000,
 };
 
 /** An in-process worker on loopback. */

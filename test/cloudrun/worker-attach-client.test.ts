@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { BigmachineError, isFatal, isTemporary } from "../../src/core.ts";
+import { BigmachineError, isFatal, isTemporary, ResumableLink } from "../../src/core.ts";
 import { attach, attachUrl, cookieOf, refusalError, resume } from "../../src/systems/cloudrun/attach-client.ts";
 import { sessionProof, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
 import type { TunnelLink } from "../../src/systems/cloudrun/control-link.ts";
@@ -39,15 +39,20 @@ function credentials(tw: TestWorker, secret = newSecret()) {
   return { idToken: "not checked without a front end", secret, proof: sessionProof(tw.deploymentKey, secret) };
 }
 
-/** Frames received on a link, and a way to send one and await the next. */
-function frames(link: TunnelLink) {
+/**
+ * The frames of the machine's resumable link carried over `link`, and a way to send one and await the
+ * next. `session` continues an earlier link over a new tunnel.
+ */
+function frames(link: TunnelLink, session = new ResumableLink({ label: "test driver" })) {
   const got: Buffer[] = [];
-  link.onFrame((frame) => got.push(Buffer.from(frame)));
+  session.onFrame((frame) => got.push(Buffer.from(frame)));
+  void session.attach(link).catch(() => {});
   return {
     got,
+    session,
     async roundTrip(text: string): Promise<string> {
       const before = got.length;
-      link.send(Buffer.from(text));
+      session.send(Buffer.from(text));
       await waitUntil(`the answer to ${text}`, () => got.length > before);
       return got[before].toString("utf8");
     },
@@ -106,7 +111,7 @@ describe("attach", () => {
     const attached = await attach(tw.served.url, { ...credentials(tw), program, onControl: (m) => controls.push(m) });
     const link = frames(attached.link);
     const closed = new Promise<Error | undefined>((resolve) => attached.link.onClose(resolve));
-    attached.link.send(Buffer.from("exit:9"));
+    link.session.send(Buffer.from("exit:9"));
     const err = await closed;
     expect(err).toBeInstanceOf(BigmachineError);
     expect((err as BigmachineError).kind).toBe("unavailable");
@@ -179,21 +184,23 @@ describe("resume", () => {
     const wrongToken = await rejection(resume(tw.served.url, { ...creds, machineId, resumeToken: "not the token" }));
     expect(wrongToken.kind).toBe("unauthorized");
 
-    const closed = new Promise<Error | undefined>((resolve) => attached.link.onClose(resolve));
-    attached.link.close("rotating");
-    expect(await closed).toBeUndefined();
+    const first = frames(attached.link);
+    expect(await first.roundTrip("before")).toBe("before");
+    first.session.detach("rotating");
     await waitUntil("the worker sees the tunnel close", () => !tw.worker.attached);
     const resumed = await resume(tw.served.url, { ...creds, machineId, resumeToken });
     expect(resumed.ready).toMatchObject({ machineId, pid: attached.ready.pid });
-    const info = JSON.parse(await frames(resumed.link).roundTrip("info")) as { connections: number };
-    expect(info.connections).toBe(2);
+    expect(resumed.ready.resumeToken).not.toBe(resumeToken);
+    // The same link goes on over the new tunnel, and so does the worker's one connection to the machine.
+    const info = JSON.parse(await frames(resumed.link, first.session).roundTrip("info")) as { connections: number };
+    expect(info.connections).toBe(1);
 
     // Once the machine has ended with no tunnel open, a resume is told so, for good.
-    resumed.link.close();
+    first.session.detach("leaving");
     await waitUntil("the worker sees the tunnel close", () => !tw.worker.attached);
     process.kill(attached.ready.pid, "SIGKILL");
     await waitUntil("the worker sees the end", () => tw.worker.phase === "ended");
-    const ended = await rejection(resume(tw.served.url, { ...creds, machineId, resumeToken }));
+    const ended = await rejection(resume(tw.served.url, { ...creds, machineId, resumeToken: resumed.ready.resumeToken }));
     expect(ended.kind).toBe("unavailable");
     expect(isFatal(ended)).toBe(true);
     expect(ended.message).toMatch(/HTTP 410: .*was killed by SIGKILL/);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { v2 } from "@google-cloud/run";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isFatal, isKind, isTemporary, RpcPeer, type Link } from "../../src/core.ts";
+import { isFatal, isKind, isTemporary, ResumableLink, RpcPeer, type Link } from "../../src/core.ts";
 import { startEmulators, type Emulators } from "../../src/emulators/index.ts";
 import { attach, resume, type Attached, type Resumed } from "../../src/systems/cloudrun/attach-client.ts";
 import { DEPLOYMENT_KEY_ENV, newDeploymentKey, sessionProof, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
@@ -80,10 +80,19 @@ describe("the worker behind the emulated Cloud Run", () => {
 
   const credentials = () => ({ idToken, secret, proof: sessionProof(deploymentKey, secret) });
 
-  function peerOf(link: Link): RpcPeer {
-    const peer = new RpcPeer(link, { label: "machine" });
+  /**
+   * An RPC peer over the machine's resumable link, carried first by `link`. As the System does, a
+   * fatal close of a tunnel (the machine's end) ends the link; other drops wait for a resume.
+   */
+  function peerOf(link: Link): { peer: RpcPeer; session: ResumableLink } {
+    const session = new ResumableLink({ label: "machine" });
+    session.onDetach((err) => {
+      if (err !== undefined && isFatal(err)) session.fail(err);
+    });
+    void session.attach(link).catch(() => {});
+    const peer = new RpcPeer(session, { label: "machine" });
     peers.push(peer);
-    return peer;
+    return { peer, session };
   }
 
   /** Retries a fresh attach or a resume while the answer is temporary (a busy or wrong instance). */
@@ -118,11 +127,11 @@ describe("the worker behind the emulated Cloud Run", () => {
     expect(instance).toMatchObject({ state: "ready", inFlight: 1 });
     expect(attached.cookie).toMatch(/^GAESA=/);
 
-    const peer = peerOf(attached.link);
+    const { peer, session } = peerOf(attached.link);
     expect(await peer.call("Supervisor.ping", { hello: "machine" })).toEqual({ hello: "machine" });
     await peer.call("Supervisor.register", { name: "Tally", type: "Tally", state: {} });
     expect(await peer.call("Tally.add", 2)).toBe(2);
-    // Many calls at once: their frames share writes on the way out and are relayed whole.
+    // Many calls at once: their frames share writes on the way out and are piped whole.
     const totals = await Promise.all(Array.from({ length: 100 }, () => peer.call<number>("Tally.add", 1)));
     expect(Math.max(...totals)).toBe(102);
     expect(new Set(totals).size).toBe(100);
@@ -130,9 +139,10 @@ describe("the worker behind the emulated Cloud Run", () => {
     expect(await peer.call("Tally.env", "TALLY_NOTE")).toBe("shipped");
     expect(await peer.call("Tally.env", DEPLOYMENT_KEY_ENV)).toBeNull();
 
-    // The network drops the tunnel: the driver's calls fail, the machine lives on.
+    // The network drops the tunnel: the link waits for a resume, and so does a call made meanwhile.
     emulators.serving.dropConnections(attached.hello.instanceId);
-    expect(await peer.closed).toBeInstanceOf(Error);
+    await waitUntil("the drop is seen", () => session.state === "detached");
+    const during = peer.call<number>("Tally.add", 3);
     expect(processAlive(attached.ready.pid)).toBe(true);
 
     const { machineId, resumeToken } = attached.hello;
@@ -150,12 +160,15 @@ describe("the worker behind the emulated Cloud Run", () => {
 
     const resumed: Resumed = await retrying("the resume", () => resume(uri, { ...credentials(), cookie: attached.cookie, machineId, resumeToken, onControl: (m) => controls.push(m) }));
     expect(resumed.ready).toMatchObject({ machineId, pid: attached.ready.pid });
-    const again = peerOf(resumed.link);
-    expect(await again.call("Tally.add", 3)).toBe(105);
+    await session.attach(resumed.link);
+    // The same peer goes on: the call made while detached completes, on the same machine state.
+    expect(await during).toBe(105);
+    const again = peer;
+    expect(await again.call("Tally.add", 0)).toBe(105);
 
     const closed = again.closed;
     await again.call("Supervisor.shutdown", {});
-    await closed;
+    expect(await closed).toBeInstanceOf(Error);
     await waitUntil("the exit reaches the driver", () => controls.some((m) => m.type === "exit"));
     expect(controls.filter((m) => m.type === "exit")).toEqual([{ type: "exit", code: 0, signal: null }]);
     expect(resumed.link.exit).toEqual({ type: "exit", code: 0, signal: null });
@@ -166,7 +179,7 @@ describe("the worker behind the emulated Cloud Run", () => {
   it("ends a machine whose keepalives stop, and reports it on the tunnel", async () => {
     const controls: ControlMessage[] = [];
     const attached = await retrying("a fresh attach", () => attach(uri, { ...credentials(), program, env: SHORT_KEEPALIVE_ENV, onControl: (m) => controls.push(m) }));
-    const peer = peerOf(attached.link);
+    const { peer } = peerOf(attached.link);
     // One keepalive with a short lease, then none: the machine's watchdog ends it.
     await peer.call("Supervisor.keepalive", { nextMs: 300 });
     const err = await peer.closed;

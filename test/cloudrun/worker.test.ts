@@ -1,11 +1,14 @@
 /**
  * The worker's attach route on a real loopback listener: every refusal status, the fresh attach's
- * handshake and its failures (after each of which the worker serves the next attach), the relay of
- * frames, resumes, and how the machine's end reaches the tunnel and finishes the worker. The machine is
+ * handshake and its failures (after each of which the worker serves the next attach), frames piped
+ * through the machine's resumable link, resumes (frames continue across tunnels; tokens rotate), and
+ * how the machine's end, or the driver's release of it, reaches the tunnel and finishes the worker. The machine is
  * the echo fixture, bundled and shipped as a driver's program is.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isFatal, ResumableLink } from "../../src/core.ts";
 import { ATTACH_HEADERS, ATTACH_PATH, ATTACH_STATUS, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
+import { tunnelLink } from "../../src/systems/cloudrun/control-link.ts";
 import type { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
 import {
   attachHeaders,
@@ -46,15 +49,54 @@ async function nextControl<T extends ControlMessage["type"]>(tunnel: TunnelSocke
   return next.message as Extract<ControlMessage, { type: T }>;
 }
 
-async function nextBinary(tunnel: TunnelSocket): Promise<Buffer> {
-  const next = await tunnel.next({ timeoutMs: STEP_MS, what: "a frame" });
-  if (next.kind !== "binary") throw new Error(`expected a frame, got ${JSON.stringify(next.message)}`);
-  return next.data;
-}
+/** The driver's end of a machine's resumable link, with the frames and control messages it received. */
+class DriverEnd {
+  readonly link = new ResumableLink({ label: "test driver" });
+  readonly controls: ControlMessage[] = [];
+  #frames: Buffer[] = [];
+  #wake: (() => void) | undefined;
 
-async function roundTrip(tunnel: TunnelSocket, text: string): Promise<string> {
-  tunnel.sendBinary(Buffer.from(text));
-  return (await nextBinary(tunnel)).toString("utf8");
+  /** `endOnFatal`: as the System's machine session does, a fatal close (the machine's end) ends the link. */
+  constructor(endOnFatal = true) {
+    this.link.onDetach((err) => {
+      if (endOnFatal && err !== undefined && isFatal(err)) this.link.fail(err);
+    });
+    this.link.onFrame((frame) => {
+      this.#frames.push(Buffer.from(frame));
+      this.#wake?.();
+    });
+  }
+
+  /** Makes `tunnel` (its `ready` read) the link's carrier. */
+  carry(tunnel: TunnelSocket, machineId: string): Promise<void> {
+    return this.link.attach(tunnelLink(tunnel, { machineId, onControl: (m) => this.controls.push(m) }));
+  }
+
+  send(data: Buffer | string): void {
+    this.link.send(typeof data === "string" ? Buffer.from(data) : data);
+  }
+
+  async next(): Promise<Buffer> {
+    const deadline = Date.now() + STEP_MS;
+    while (this.#frames.length === 0) {
+      if (Date.now() > deadline) throw new Error("no frame arrived");
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+    return this.#frames.shift()!;
+  }
+
+  async roundTrip(text: string): Promise<string> {
+    this.send(text);
+    return (await this.next()).toString("utf8");
+  }
+
+  async control<T extends ControlMessage["type"]>(type: T): Promise<Extract<ControlMessage, { type: T }>> {
+    await waitUntil(`a ${type} message`, () => this.controls.some((m) => m.type === type), STEP_MS);
+    return this.controls.find((m) => m.type === type) as Extract<ControlMessage, { type: T }>;
+  }
 }
 
 interface MachineInfo {
@@ -64,8 +106,8 @@ interface MachineInfo {
   connections: number;
 }
 
-async function info(tunnel: TunnelSocket): Promise<MachineInfo> {
-  return JSON.parse(await roundTrip(tunnel, "info")) as MachineInfo;
+async function info(driver: DriverEnd): Promise<MachineInfo> {
+  return JSON.parse(await driver.roundTrip("info")) as MachineInfo;
 }
 
 /** Opens a tunnel that must be upgraded. */
@@ -87,15 +129,26 @@ async function refused(tw: TestWorker, headers: Record<string, string>, status: 
   return res.reason!;
 }
 
-/** A fresh attach that ships the echo program and waits for ready. */
-async function startMachine(tw: TestWorker, exec: { args?: string[]; env?: Record<string, string> } = {}) {
+/** A fresh attach that ships the echo program, waits for ready, and carries a driver's end over it. */
+async function startMachine(tw: TestWorker, exec: { args?: string[]; env?: Record<string, string> } = {}, driver = new DriverEnd()) {
   const secret = newSecret();
   const tunnel = await open(tw, attachHeaders(tw.deploymentKey, secret));
   const hello = await nextControl(tunnel, "hello");
   tunnel.sendControl({ type: "exec", digest: program.digest, shipped: true, args: exec.args ?? [], env: exec.env ?? {} });
   tunnel.sendBinary(program.code);
   const ready = await nextControl(tunnel, "ready");
-  return { tunnel, hello, ready, secret };
+  await driver.carry(tunnel, hello.machineId);
+  return { tunnel, hello, ready, secret, driver };
+}
+
+/** Resumes `machineId` with `token` until the worker upgrades (the old tunnel may still be closing). */
+async function resumed(tw: TestWorker, secret: string, machineId: string, token: string): Promise<TunnelSocket> {
+  let tunnel: TunnelSocket | undefined;
+  await waitUntil("the resume is accepted", async () => {
+    tunnel = (await rawAttach(tw.served.url, resumeHeaders(tw, secret, machineId, token))).tunnel;
+    return tunnel !== undefined;
+  });
+  return tunnel!;
 }
 
 function resumeHeaders(tw: TestWorker, secret: string, machineId: string, resumeToken: string) {
@@ -114,7 +167,7 @@ describe("the worker refuses before upgrading", () => {
   it("another protocol version, or none (400)", async () => {
     const tw = await newWorker();
     const secret = newSecret();
-    expect(await refused(tw, attachHeaders(tw.deploymentKey, secret, { "x-bigmachine-attach": "2" }), ATTACH_STATUS.badRequest)).toMatch(/version "2".*speaks version 1/);
+    expect(await refused(tw, attachHeaders(tw.deploymentKey, secret, { "x-bigmachine-attach": "1" }), ATTACH_STATUS.badRequest)).toMatch(/version "1".*speaks version 2/);
     const { "x-bigmachine-attach": _, ...noVersion } = attachHeaders(tw.deploymentKey, secret);
     expect(await refused(tw, noVersion, ATTACH_STATUS.badRequest)).toMatch(/no attach protocol version/);
   });
@@ -138,37 +191,40 @@ describe("the worker refuses before upgrading", () => {
 });
 
 describe("a fresh attach", () => {
-  it("says hello, takes the shipped program, starts it as a local machine and relays its frames", async () => {
+  it("says hello, takes the shipped program, starts it as a Cloud Run machine and pipes its frames", async () => {
     const tw = await newWorker();
-    const { tunnel, hello, ready } = await startMachine(tw, { args: ["-n", "4"], env: { ECHO_MACHINE_EXTRA: "from the driver", BIGMACHINE_MODE: "driver" } });
+    const { hello, ready, driver } = await startMachine(tw, { args: ["-n", "4"], env: { ECHO_MACHINE_EXTRA: "from the driver", BIGMACHINE_MODE: "driver" } });
     expect(hello).toMatchObject({ type: "hello", instanceId: "test-instance", programs: [] });
     expect(hello.machineId).toMatch(/^m-/);
     expect(hello.resumeToken.length).toBeGreaterThanOrEqual(32);
-    expect(ready).toMatchObject({ type: "ready", machineId: hello.machineId });
+    // A fresh attach's ready names the hello's token: no resume has happened yet.
+    expect(ready).toMatchObject({ type: "ready", machineId: hello.machineId, resumeToken: hello.resumeToken });
     expect(processAlive(ready.pid)).toBe(true);
     expect(tw.worker.phase).toBe("holding");
     expect(tw.cache.digests()).toEqual([program.digest]);
 
-    const machine = await info(tunnel);
+    const machine = await info(driver);
     expect(machine.pid).toBe(ready.pid);
     expect(machine.args).toEqual(["-n", "4"]);
     // The driver's variables arrive; the worker's own settings do not; machine mode cannot be overridden.
-    expect(machine.env).toMatchObject({ ECHO_MACHINE_EXTRA: "from the driver", BIGMACHINE_MODE: "machine", BIGMACHINE_SYSTEM: "local", BIGMACHINE_DEPLOYMENT_KEY: null, PORT: null });
+    expect(machine.env).toMatchObject({ ECHO_MACHINE_EXTRA: "from the driver", BIGMACHINE_MODE: "machine", BIGMACHINE_SYSTEM: "cloudrun", BIGMACHINE_DEPLOYMENT_KEY: null, PORT: null });
 
     // Frames pass whole and in order, large ones too.
     const big = Buffer.alloc(3 * 1024 * 1024, 7);
-    tunnel.sendBinary(big);
-    for (const text of ["one", "two", "three"]) tunnel.sendBinary(Buffer.from(text));
-    expect((await nextBinary(tunnel)).equals(big)).toBe(true);
-    for (const text of ["one", "two", "three"]) expect((await nextBinary(tunnel)).toString()).toBe(text);
+    driver.send(big);
+    for (const text of ["one", "two", "three"]) driver.send(text);
+    expect((await driver.next()).equals(big)).toBe(true);
+    for (const text of ["one", "two", "three"]) expect((await driver.next()).toString()).toBe(text);
 
-    tunnel.sendBinary(Buffer.from("burst:300:65536"));
+    driver.send("burst:300:65536");
     for (let i = 0; i < 300; i++) {
-      const frame = await nextBinary(tunnel);
+      const frame = await driver.next();
       expect(frame.length).toBe(65536);
-      expect(frame[0]).toBe(i & 0xff);
+      expect(frame[0]).toBe((i % 255) + 1);
     }
-    expect((await nextBinary(tunnel)).toString()).toBe("burst-done");
+    expect((await driver.next()).toString()).toBe("burst-done");
+    // The driver acknowledged what it got: the worker forgets it.
+    await waitUntil("the driver's acknowledgements", () => driver.link.counts.received === 306);
 
     // The instance is busy while it holds a machine.
     expect(await refused(tw, attachHeaders(tw.deploymentKey, newSecret()), ATTACH_STATUS.busy)).toMatch(/already holds a machine/);
@@ -181,8 +237,8 @@ describe("a fresh attach", () => {
     expect(await refused(tw, attachHeaders(tw.deploymentKey, newSecret()), ATTACH_STATUS.busy)).toMatch(/already starting a machine/);
     first.close();
     await waitUntil("the worker is idle again", () => tw.worker.phase === "idle");
-    const { tunnel } = await startMachine(tw);
-    expect(await roundTrip(tunnel, "hello again")).toBe("hello again");
+    const { driver } = await startMachine(tw);
+    expect(await driver.roundTrip("hello again")).toBe("hello again");
   });
 
   it("answers a malformed control message with failed and a close, then serves the next attach", async () => {
@@ -195,8 +251,8 @@ describe("a fresh attach", () => {
     expect((await tunnel.closed).code).toBe(1008);
     expect(tw.worker.phase).toBe("idle");
 
-    const { tunnel: next } = await startMachine(tw);
-    expect(await roundTrip(next, "still serving")).toBe("still serving");
+    const { driver } = await startMachine(tw);
+    expect(await driver.roundTrip("still serving")).toBe("still serving");
   });
 
   it("fails a handshake that is out of order or names a program it cannot have", async () => {
@@ -211,7 +267,7 @@ describe("a fresh attach", () => {
       return failed;
     };
     expect(await attempt((t) => t.sendBinary(Buffer.from("a frame too early")))).toMatchObject({ kind: "invalid", message: expect.stringMatching(/expected an exec message/) });
-    expect(await attempt((t) => t.sendControl({ type: "ready", machineId: "m-x", pid: 1 }))).toMatchObject({ kind: "invalid", message: expect.stringMatching(/got a ready message/) });
+    expect(await attempt((t) => t.sendControl({ type: "ready", machineId: "m-x", pid: 1, resumeToken: "t" }))).toMatchObject({ kind: "invalid", message: expect.stringMatching(/got a ready message/) });
     const unknown = digestOf(Buffer.from("a program no one shipped"));
     expect(await attempt((t) => t.sendControl({ type: "exec", digest: unknown, shipped: false, args: [], env: {} }))).toMatchObject({ kind: "precondition", message: expect.stringMatching(/does not hold program/) });
     const tampered = await attempt((t) => {
@@ -242,16 +298,23 @@ describe("a fresh attach", () => {
     expect(silent.hello.programs).toEqual([program.digest]);
     expect(silent.failed).toMatchObject({ kind: "timeout", message: expect.stringMatching(/did not report that it serves/) });
 
-    const { tunnel } = await startMachine(tw);
-    expect(await roundTrip(tunnel, "third time")).toBe("third time");
+    const { driver } = await startMachine(tw);
+    expect(await driver.roundTrip("third time")).toBe("third time");
+  });
+
+  it("finishes a worker no attach comes to", async () => {
+    const tw = await newWorker({ idleExitMs: 200 });
+    await waitUntil("the idle worker finishes", () => tw.finishedCount() === 1);
+    expect(tw.worker.phase).toBe("finished");
+    expect(await refused(tw, attachHeaders(tw.deploymentKey, newSecret()), ATTACH_STATUS.busy)).toMatch(/shutting down/);
   });
 });
 
 describe("a resume", () => {
-  it("is refused with a wrong token or secret, or while a tunnel is open, and reaches the machine over a fresh connection after the tunnel drops", async () => {
+  it("is refused with a wrong token or secret, or while a tunnel is open, and continues the link over the same connection to the machine", async () => {
     const tw = await newWorker();
-    const { tunnel, hello, secret } = await startMachine(tw);
-    expect((await info(tunnel)).connections).toBe(1);
+    const { tunnel, hello, secret, driver } = await startMachine(tw);
+    expect((await info(driver)).connections).toBe(1);
 
     expect(await refused(tw, resumeHeaders(tw, secret, hello.machineId, "wrong-token"), ATTACH_STATUS.unauthorized)).toMatch(/wrong resume token/);
     await refused(tw, resumeHeaders(tw, newSecret(), hello.machineId, hello.resumeToken), ATTACH_STATUS.unauthorized);
@@ -260,45 +323,96 @@ describe("a resume", () => {
 
     tunnel.close();
     await tunnel.closed;
-    let resumed: TunnelSocket | undefined;
-    await waitUntil("the resume is accepted", async () => {
-      const res = await rawAttach(tw.served.url, resumeHeaders(tw, secret, hello.machineId, hello.resumeToken));
-      resumed = res.tunnel;
-      return resumed !== undefined;
-    });
-    const ready = await nextControl(resumed!, "ready");
+    const next = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    const ready = await nextControl(next, "ready");
     expect(ready.machineId).toBe(hello.machineId);
-    const machine = await info(resumed!);
-    expect(machine.connections).toBe(2);
+    expect(ready.resumeToken).not.toBe(hello.resumeToken);
+    await driver.carry(next, hello.machineId);
+    // The worker's connection to the machine outlived the tunnel.
+    const machine = await info(driver);
+    expect(machine.connections).toBe(1);
     expect(machine.pid).toBe(ready.pid);
+  });
+
+  it("delivers frames sent while no tunnel was open, once each and in order, both ways", async () => {
+    const tw = await newWorker();
+    const { tunnel, hello, secret, driver } = await startMachine(tw);
+    driver.send("burst:200:1000");
+    const first = await driver.next();
+    expect(first[0]).toBe(1);
+    tunnel.close();
+    await tunnel.closed;
+    // Sent while detached: queued by the driver's end until the next tunnel.
+    driver.send("queued while detached");
+    const next = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    await nextControl(next, "ready");
+    await driver.carry(next, hello.machineId);
+    for (let i = 1; i < 200; i++) expect((await driver.next())[0]).toBe((i % 255) + 1);
+    expect((await driver.next()).toString()).toBe("burst-done");
+    expect((await driver.next()).toString()).toBe("queued while detached");
+  });
+
+  it("rotates the resume token: the old one works until the driver resumes on the new tunnel, then never", async () => {
+    const tw = await newWorker();
+    const { tunnel, hello, secret, driver } = await startMachine(tw);
+    tunnel.close();
+    await tunnel.closed;
+    // A resume whose tunnel drops before the driver's end resumes on it: both tokens still work.
+    const lost = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    const lostReady = await nextControl(lost, "ready");
+    lost.close();
+    await lost.closed;
+    const next = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    const ready = await nextControl(next, "ready");
+    expect(new Set([hello.resumeToken, lostReady.resumeToken, ready.resumeToken]).size).toBe(3);
+    await driver.carry(next, hello.machineId);
+    expect(await driver.roundTrip("on the new tunnel")).toBe("on the new tunnel");
+    next.close();
+    await next.closed;
+    await waitUntil("the worker sees the tunnel close", () => !tw.worker.attached);
+    // Captured earlier tokens are refused for good; the latest works.
+    expect(await refused(tw, resumeHeaders(tw, secret, hello.machineId, hello.resumeToken), ATTACH_STATUS.unauthorized)).toMatch(/wrong resume token/);
+    await refused(tw, resumeHeaders(tw, secret, hello.machineId, lostReady.resumeToken), ATTACH_STATUS.unauthorized);
+    const latest = await resumed(tw, secret, hello.machineId, ready.resumeToken);
+    await nextControl(latest, "ready");
+    await driver.carry(latest, hello.machineId);
+    expect(await driver.roundTrip("still there")).toBe("still there");
   });
 
   it("loses its tunnel, not the machine, when the driver sends a control message while frames flow", async () => {
     const tw = await newWorker();
-    const { tunnel, hello, secret } = await startMachine(tw);
-    tunnel.sendControl({ type: "ready", machineId: hello.machineId, pid: 1 });
-    expect(await nextControl(tunnel, "failed")).toMatchObject({ kind: "invalid" });
+    // This driver resumes whatever the close: the point is that the worker kept the machine.
+    const { tunnel, hello, secret, driver } = await startMachine(tw, {}, new DriverEnd(false));
+    tunnel.sendControl({ type: "ready", machineId: hello.machineId, pid: 1, resumeToken: "t" });
+    await driver.control("failed");
     expect((await tunnel.closed).code).toBe(1008);
-    let resumed: TunnelSocket | undefined;
-    await waitUntil("the resume is accepted", async () => {
-      resumed = (await rawAttach(tw.served.url, resumeHeaders(tw, secret, hello.machineId, hello.resumeToken))).tunnel;
-      return resumed !== undefined;
-    });
-    await nextControl(resumed!, "ready");
-    expect(await roundTrip(resumed!, "after")).toBe("after");
+    const next = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    await nextControl(next, "ready");
+    await driver.carry(next, hello.machineId);
+    expect(await driver.roundTrip("after")).toBe("after");
   });
 });
 
 describe("the machine's end", () => {
-  it("is reported on the open tunnel, which then closes, and finishes the worker", async () => {
+  it("is reported on the open tunnel after the machine's last frames, and finishes the worker", async () => {
     const tw = await newWorker();
-    const { tunnel, ready } = await startMachine(tw);
-    tunnel.sendBinary(Buffer.from("exit:5"));
-    expect(await nextControl(tunnel, "exit")).toEqual({ type: "exit", code: 5, signal: null });
-    expect((await tunnel.closed).code).toBe(1000);
+    const { ready, driver } = await startMachine(tw);
+    driver.send("exit:5");
+    expect(await driver.control("exit")).toEqual({ type: "exit", code: 5, signal: null });
+    const err = await driver.link.ended;
+    expect(err?.message).toMatch(/exited with code 5/);
     await waitUntil("the worker finishes", () => tw.finishedCount() === 1);
     expect(processAlive(ready.pid)).toBe(false);
     expect(tw.worker.phase).toBe("finished");
+  });
+
+  it("comes when the driver releases the machine: it is stopped and the worker finishes", async () => {
+    const tw = await newWorker();
+    const { ready, driver } = await startMachine(tw);
+    expect(await driver.roundTrip("before")).toBe("before");
+    driver.link.close("the driver is done");
+    await waitUntil("the worker finishes", () => tw.finishedCount() === 1);
+    expect(processAlive(ready.pid)).toBe(false);
   });
 
   it("with no tunnel open, is answered to resumes (410) until the linger passes", async () => {
@@ -326,9 +440,9 @@ describe("the machine's end", () => {
 
   it("comes from stop(): the machine gets SIGTERM and the tunnel hears it", async () => {
     const tw = await newWorker();
-    const { tunnel, ready } = await startMachine(tw);
+    const { ready, driver } = await startMachine(tw);
     const stopped = tw.worker.stop();
-    expect(await nextControl(tunnel, "exit")).toEqual({ type: "exit", code: null, signal: "SIGTERM" });
+    expect(await driver.control("exit")).toEqual({ type: "exit", code: null, signal: "SIGTERM" });
     await stopped;
     expect(tw.finishedCount()).toBe(1);
     expect(processAlive(ready.pid)).toBe(false);

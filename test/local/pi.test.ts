@@ -32,7 +32,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 describe("examples/pi.ts", () => {
   it("estimates pi on two local machines and exits 0", async () => {
-    const { code, stdout, stderr } = await run(["--machines", "2", "--samples", "400000", "--batches", "2"]);
+    const { code, stdout, stderr } = await run(["--system", "local", "--machines", "2", "--samples", "400000", "--batches", "2"]);
     expect(code, stderr).toBe(0);
     expect(stdout).toContain("pi: starting 2 machine(s) on local");
     expect(stdout.match(/^pi: machine 127\.0\.0\.1:\d+ is up/gm)).toHaveLength(2);
@@ -44,7 +44,7 @@ describe("examples/pi.ts", () => {
   });
 
   it("refuses a bad flag with a clear message and exit code 1", async () => {
-    const { code, stderr } = await run(["--samples", "lots"]);
+    const { code, stderr } = await run(["--system", "local", "--samples", "lots"]);
     expect(code).toBe(1);
     expect(stderr).toContain("--samples must be a positive integer");
   });

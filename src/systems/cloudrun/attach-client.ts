@@ -33,7 +33,7 @@ import { Deadline, dial } from "./attach-dial.ts";
 import { describeMachineExit, failureError, tunnelLink, type TunnelLink } from "./control-link.ts";
 import type { TunnelSocket } from "./tunnel-socket.ts";
 
-export { attachUrl, cookieOf, refusalError } from "./attach-dial.ts";
+export { attachUrl, cookieOf, refusalError, refusalOf } from "./attach-dial.ts";
 
 /** How long a fresh attach may take, dial to `ready`: a cold instance may take minutes to start. */
 export const DEFAULT_ATTACH_TIMEOUT_MS = 300_000;

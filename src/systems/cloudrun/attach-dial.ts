@@ -111,11 +111,25 @@ export function cookieOf(setCookie: string[] | undefined): string | undefined {
   return pairs.length > 0 ? pairs.join("; ") : undefined;
 }
 
+/** The HTTP status of refused attaches, by their error, and who refused (the worker or the front end). */
+const refusals = new WeakMap<BigmachineError, { status: number; byWorker: boolean }>();
+
+/** The status an attach was refused with, and whether the worker (not Cloud Run's front end) refused it. */
+export function refusalOf(err: unknown): { status: number; byWorker: boolean } | undefined {
+  return err instanceof BigmachineError ? refusals.get(err) : undefined;
+}
+
 /**
  * The error for a refused attach. `workerReason` is the worker's {@link ATTACH_REFUSAL_HEADER}; its
  * absence means the answer came from in front of the worker (Cloud Run's front end).
  */
 export function refusalError(serviceUrl: string, status: number, workerReason: string | undefined, body: string): BigmachineError {
+  const err = refusalKind(serviceUrl, status, workerReason, body);
+  refusals.set(err, { status, byWorker: workerReason !== undefined });
+  return err;
+}
+
+function refusalKind(serviceUrl: string, status: number, workerReason: string | undefined, body: string): BigmachineError {
   const from = workerReason !== undefined ? "the worker" : "the service";
   const message = `attach to ${serviceUrl} refused by ${from} with HTTP ${status}${workerReason || body ? `: ${workerReason || body}` : ""}`;
   switch (status) {

@@ -55,7 +55,7 @@ describe("control messages", () => {
   const messages: ControlMessage[] = [
     { type: "hello", machineId: "m-1", resumeToken: "tok", instanceId: "00bf", programs: [DIGEST] },
     { type: "exec", digest: DIGEST, shipped: true, args: ["-n", "4"], env: { A: "1" } },
-    { type: "ready", machineId: "m-1", pid: 42 },
+    { type: "ready", machineId: "m-1", pid: 42, resumeToken: "t-1" },
     { type: "failed", kind: "not-supported", message: "no" },
     { type: "exit", code: 1, signal: null },
     { type: "exit", code: null, signal: "SIGKILL" },

@@ -11,12 +11,18 @@
  *    reads from its environment. A resume also names the machine and carries its resume token.
  * 2. The worker refuses before upgrading when it can: {@link ATTACH_STATUS} lists the answers.
  * 3. After the upgrade, text messages are control messages ({@link ControlMessage}, JSON) and binary
- *    messages are RPC frames (or, once, the program being shipped). A fresh attach starts with the
+ *    messages are frames (or, once, the program being shipped). A fresh attach starts with the
  *    worker's `hello`; the driver answers with `exec` (followed by the program as one binary message
- *    when the hello did not list its digest); the worker answers `ready` once the machine serves, and
- *    from then on relays frames. A resume gets `ready` at once. `exit` tells the driver how the
- *    machine's process ended, just before the worker closes the tunnel; `failed` reports why a start
- *    could not complete.
+ *    when the hello did not list its digest); the worker answers `ready` once the machine serves. A
+ *    resume gets `ready` at once. `exit` tells the driver how the machine's process ended, just before
+ *    the worker closes the tunnel; `failed` reports why a start could not complete.
+ * 4. After `ready`, the binary messages are the frames of one resumable link (`src/rpc/resumable-link.ts`)
+ *    between the driver and the worker, which holds the machine's end: the tunnel is its carrier, and
+ *    a resume over a new tunnel continues it where it stopped.
+ * 5. Every `ready` carries the resume token for the next resume. On a resume it is a fresh one: the
+ *    old token stays valid only until the driver's first frame on the new tunnel shows it has the new
+ *    one, so a captured token cannot be replayed after that, while a tunnel lost before `ready`
+ *    arrived can still be resumed with the old.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { errorOf, SECRET_HEADER, type ErrorKind } from "../../core.ts";
@@ -25,7 +31,7 @@ import { errorOf, SECRET_HEADER, type ErrorKind } from "../../core.ts";
 export const ATTACH_PATH = "/bigrpc/attach";
 
 /** Version of this protocol; the worker refuses attaches that name another. */
-export const ATTACH_PROTOCOL_VERSION = "1";
+export const ATTACH_PROTOCOL_VERSION = "2";
 
 /** Request headers of an attach. */
 export const ATTACH_HEADERS = {
@@ -131,6 +137,8 @@ export interface ReadyMessage {
   machineId: string;
   /** The machine process's pid, for diagnostics. */
   pid: number;
+  /** The token the next resume must carry. */
+  resumeToken: string;
 }
 
 /** Sent by the worker when the machine could not be started; the tunnel closes after it. */
@@ -191,7 +199,8 @@ export function decodeControl(text: string): ControlMessage {
     case "ready":
       need(typeof m.machineId === "string" && m.machineId !== "", "ready needs a machineId");
       need(Number.isInteger(m.pid), "ready needs a pid");
-      return { type: "ready", machineId: m.machineId as string, pid: m.pid as number };
+      need(typeof m.resumeToken === "string" && m.resumeToken !== "", "ready needs a resumeToken");
+      return { type: "ready", machineId: m.machineId as string, pid: m.pid as number, resumeToken: m.resumeToken as string };
     case "failed":
       need(typeof m.kind === "string" && typeof m.message === "string", "failed needs a kind and a message");
       return { type: "failed", kind: m.kind as ErrorKind, message: m.message as string };

@@ -26,11 +26,11 @@ async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
 describe("a tunnel socket", () => {
   it("reads control and binary messages in order, then forwards the rest", async () => {
     const { tunnel, far } = await tunnelPair();
-    far.send(JSON.stringify({ type: "ready", machineId: "m-1", pid: 7 }));
+    far.send(JSON.stringify({ type: "ready", machineId: "m-1", pid: 7, resumeToken: "t-1" }));
     far.send(Buffer.from("frame 1"));
     far.send(Buffer.from("frame 2"));
     far.send("text after");
-    expect(await tunnel.next({ timeoutMs: 5_000, what: "ready" })).toEqual({ kind: "control", message: { type: "ready", machineId: "m-1", pid: 7 } });
+    expect(await tunnel.next({ timeoutMs: 5_000, what: "ready" })).toEqual({ kind: "control", message: { type: "ready", machineId: "m-1", pid: 7, resumeToken: "t-1" } });
     const first = await tunnel.next({ timeoutMs: 5_000, what: "a frame" });
     expect(first.kind === "binary" && first.data.toString()).toBe("frame 1");
     const rest: string[] = [];

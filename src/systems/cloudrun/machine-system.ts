@@ -1,0 +1,174 @@
+/**
+ * @module
+ * The Cloud Run System as a machine sees it: the program a worker runs for a driver. It serves the
+ * machine's endpoint on loopback for the worker, which holds the machine's end of the driver's
+ * resumable link and dials in once; it tells the worker its address over their IPC channel and ends
+ * itself when that channel closes (the worker is gone).
+ *
+ * The link from the worker is the machine's way to its driver. Machines of a Cloud Run service cannot
+ * dial each other (an instance has no address another can reach), so a machine that dials another
+ * machine's address asks its driver to relay the link (`Driver.relay`), and the driver calls the other
+ * machine's `Supervisor.acceptLink` over its own tunnel.
+ *
+ * This module loads no Google client: machines never call Google APIs on bigmachine's behalf.
+ */
+import os from "node:os";
+import { upgradeWebSocket } from "@hono/node-server";
+import { Hono } from "hono";
+import type WebSocket from "ws";
+import {
+  ATTACH_PATH,
+  errorOf,
+  keepaliveFromEnv,
+  listen,
+  secretAuthorizer,
+  streamLink,
+  wsLink,
+  type HttpClient,
+  type KeepaliveConfig,
+  type Link,
+  type Listener,
+  type LogLine,
+  type Machine,
+  type RpcEndpoint,
+  type RpcPeer,
+  type SessionInfo,
+  type System,
+} from "../../core.ts";
+import { cloudRunTimings } from "./keepalive.ts";
+import { machineListening } from "./machine-ipc.ts";
+
+/** The exit code of a machine whose worker went away. */
+export const WORKER_GONE_EXIT_CODE = 3;
+
+const DRIVER_RELAY = "Driver.relay";
+
+function notSupported(what: string): never {
+  throw errorOf("not-supported", `a Cloud Run machine cannot ${what}: only its driver can`, { severity: "fatal" });
+}
+
+/** The machine side of the Cloud Run System. */
+export class CloudRunMachineSystem implements System {
+  readonly name = "cloudrun";
+  #secret: string | undefined;
+  #driver: RpcPeer | undefined;
+  #driverWaiters: ((peer: RpcPeer) => void)[] = [];
+  #client: HttpClient | undefined;
+
+  /** Takes the session secret. Only machine processes use this side. */
+  async init(session: SessionInfo): Promise<void> {
+    if (session.role !== "machine") throw errorOf("precondition", "the Cloud Run machine side serves machines only", { severity: "fatal" });
+    this.#secret = session.secret;
+  }
+
+  /** Serves `endpoint` on loopback for the worker, reports the address, and never resolves. */
+  async main(endpoint: RpcEndpoint): Promise<never> {
+    const send = process.send?.bind(process);
+    if (!send || !process.connected) {
+      throw errorOf("precondition", "a Cloud Run machine must be started by the worker (it has no IPC channel to report its address on)", { severity: "fatal" });
+    }
+    // The worker is gone: end this machine and what it started (the worker made it a group leader).
+    process.once("disconnect", () => {
+      try {
+        process.kill(-process.pid, "SIGKILL");
+      } catch {
+        process.exit(WORKER_GONE_EXIT_CODE);
+      }
+    });
+    const listener = await listen({ app: this.#app(endpoint), dispatcher: endpoint.dispatcher, accept: (link) => this.#acceptDriver(endpoint, link) }, { host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve, reject) => {
+      send(machineListening(listener.addr), undefined, undefined, (err: Error | null) =>
+        err ? reject(errorOf("net", `could not report the machine's address to the worker: ${err.message}`, { cause: err, severity: "fatal" })) : resolve(),
+      );
+    });
+    return new Promise<never>(() => {});
+  }
+
+  /** Dials other machines of the session through the driver; plain requests are not carried. */
+  httpClient(): HttpClient {
+    return (this.#client ??= {
+      fetch: async () => notSupported("send plain HTTP requests to other machines (call them over a link: session.dial(addr))"),
+      connect: (addr, options) => this.#relay(addr, options?.signal),
+    });
+  }
+
+  listenAndServe(): Promise<Listener> {
+    return Promise.reject(errorOf("not-supported", "a Cloud Run machine has no address others can reach; it serves through its worker", { severity: "fatal" }));
+  }
+
+  start(): Promise<Machine[]> {
+    return Promise.reject(errorOf("not-supported", "machines cannot start machines on Cloud Run; the driver starts them", { severity: "fatal" }));
+  }
+
+  exit(code: number): never {
+    process.exit(code);
+  }
+
+  async shutdown(): Promise<void> {}
+
+  maxprocs(): number {
+    return os.availableParallelism();
+  }
+
+  /** The driver's timings, passed in the environment; the rule for Cloud Run's default timeout without them. */
+  keepaliveConfig(): KeepaliveConfig {
+    return keepaliveFromEnv(process.env, cloudRunTimings().keepalive);
+  }
+
+  tail(): AsyncIterable<LogLine> {
+    notSupported("tail machines");
+  }
+
+  read(): AsyncIterable<Uint8Array> {
+    notSupported("read files of other machines");
+  }
+
+  event(): void {}
+
+  keepaliveFailed(machine: Machine, err: Error): void {
+    process.stderr.write(`bigmachine: keepalives to ${machine.addr} failed: ${err.message}\n`);
+  }
+
+  /** The worker's attach route (secret required); every other path is the endpoint's own app. */
+  #app(endpoint: RpcEndpoint): Hono {
+    const authorized = secretAuthorizer(this.#secret!);
+    const app = new Hono();
+    app.get(ATTACH_PATH, async (c, next) => {
+      if (!authorized(c.req.raw.headers)) return c.text("missing or wrong credentials", 401);
+      await next();
+    }, upgradeWebSocket(() => ({ onOpen: (_event, ws) => void this.#acceptDriver(endpoint, wsLink(ws.raw as unknown as WebSocket)) })));
+    app.route("/", endpoint.app);
+    return app;
+  }
+
+  /** Serves the worker's link, which is the way to the driver: the newest one is. */
+  #acceptDriver(endpoint: RpcEndpoint, link: Link): RpcPeer {
+    const peer = endpoint.accept(link);
+    this.#driver = peer;
+    const waiters = this.#driverWaiters;
+    this.#driverWaiters = [];
+    for (const wake of waiters) wake(peer);
+    return peer;
+  }
+
+  #driverPeer(): Promise<RpcPeer> {
+    const peer = this.#driver;
+    if (peer !== undefined && !peer.isClosed) return Promise.resolve(peer);
+    return new Promise((resolve) => this.#driverWaiters.push(resolve));
+  }
+
+  /** A link to the machine at `addr`, relayed by the driver. */
+  async #relay(addr: string, signal?: AbortSignal): Promise<Link> {
+    if (signal?.aborted) throw errorOf("canceled", `dial ${addr}: canceled`, { cause: signal.reason });
+    const driver = await this.#driverPeer();
+    const carried = streamLink({ addr });
+    try {
+      const reply = await driver.call<AsyncIterable<unknown>>(DRIVER_RELAY, carried.outgoing, { signal });
+      carried.connect(reply);
+    } catch (err) {
+      carried.link.close();
+      throw err;
+    }
+    return carried.link;
+  }
+}

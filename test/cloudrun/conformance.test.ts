@@ -1,0 +1,22 @@
+/**
+ * The conformance suite every system runs, against the Cloud Run System on the emulators: machines
+ * are emulated Cloud Run instances running the bundled worker, which runs the shipped conformance
+ * program.
+ */
+import { start } from "../../src/index.ts";
+import { CloudRunSystem } from "../../src/systems/cloudrun/system.ts";
+import { runConformance } from "../conformance/system.case.ts";
+import { startTestCloudRun, testSystemOptions } from "./cloudrun-helpers.ts";
+
+runConformance("cloudrun", async () => {
+  const emulated = await startTestCloudRun();
+  return {
+    newSession: () => start({ system: new CloudRunSystem(testSystemOptions(emulated)) }),
+    kill: (session, machine) => {
+      const instance = (session.system as CloudRunSystem).instanceIdOf(machine);
+      if (instance === undefined) throw new Error(`machine ${machine.addr} has no instance`);
+      emulated.emulators.serving.killInstance(instance);
+    },
+    cleanup: () => emulated.close(),
+  };
+});
