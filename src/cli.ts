@@ -10,6 +10,26 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run the Cloud Run and Cloud Logging emulators until interrupted",
     load: async () => (await import("./emulators/cli.ts")).runEmulatorsCommand,
   },
+  build: {
+    summary: "build the Cloud Run worker image with Cloud Build and push it to Artifact Registry",
+    load: async () => (await import("../deploy/build.ts")).runBuildCommand,
+  },
+  deploy: {
+    summary: "create or update the worker's Cloud Run service and let the driver invoke it",
+    load: async () => (await import("../deploy/deploy.ts")).runDeployCommand,
+  },
+  status: {
+    summary: "show the worker's Cloud Run service: URL, revision, settings, invokers",
+    load: async () => (await import("../deploy/status.ts")).runStatusCommand,
+  },
+  grant: {
+    summary: "let an identity (default: yours) invoke the worker's Cloud Run service",
+    load: async () => (await import("../deploy/grant.ts")).runGrantCommand,
+  },
+  down: {
+    summary: "delete the worker's Cloud Run service (asks first unless --yes)",
+    load: async () => (await import("../deploy/down.ts")).runDownCommand,
+  },
 };
 
 function usage(): string {

@@ -6,8 +6,9 @@
 export * from "./errors.ts";
 export type * from "./system.ts";
 export { SECRET_HEADER, MACHINE_ENV, KEEPALIVE_ENV, keepaliveEnvOf, keepaliveFromEnv } from "./system.ts";
+export { offerSessionSecret, requestSessionSecret, type SecretRecipient, type SecretRequester } from "./session-secret.ts";
 export { Machine, MACHINE_STATES, type MachineState, type MachineOptions, type MachineParams, type RetryOptions } from "./machine.ts";
-export { Session, type ShutdownOptions } from "./session.ts";
+export { Session, type SessionOptions, type ShutdownOptions } from "./session.ts";
 export { registerService, ServiceTable, type ServiceClass, type ServiceContext, type ServiceInit, type ServiceSpec } from "./services.ts";
 export { serviceClient, type ServiceClient, type RemoteMethod, type Caller } from "./proxy.ts";
 export { Supervisor, SUPERVISOR, UNHEALTHY_MEMORY_PERCENT, type MachineInfo, type KeepaliveReply, type SupervisorOptions } from "./supervisor.ts";
@@ -17,5 +18,7 @@ export { setMetric, addMetric, deleteMetric, metricsSnapshot } from "./metrics.t
 export { LineLog } from "./util/line-log.ts";
 export { sleep } from "./util/sleep.ts";
 export { readHostFile } from "./util/host-file.ts";
+export { isDebuggerFlag, withoutDebuggerFlags, nodeOptionsWithoutDebugger } from "./util/debugger-flags.ts";
+export { PROCESS_GROUPS, signalProcessGroup, endProcessGroup, exitWithProcessGroup, killOwnProcessGroup } from "./util/process-group.ts";
 export * from "./rpc/index.ts";
 export type * from "./rpc/types.ts";

@@ -37,6 +37,19 @@ describe("errors", () => {
     expect((back.cause as BigmachineError).severity).toBe("fatal");
   });
 
+  it("leaves stacks out of the wire form unless asked for them, causes included", () => {
+    const err = errorOf("invalid", "outer", { cause: errorOf("other", "inner", { cause: new TypeError("root") }) });
+    const bare = errorToWire(err);
+    expect(bare.stack).toBeUndefined();
+    expect(bare.cause?.stack).toBeUndefined();
+    expect(bare.name).toBe("BigmachineError");
+    const withStacks = errorToWire(err, { stacks: true });
+    expect(withStacks.stack).toBe(err.stack);
+    expect(withStacks.cause?.stack).toBe((err.cause as Error).stack);
+    expect(errorToWire(new RangeError("plain"), { stacks: true }).stack).toMatch(/^RangeError: plain\n/);
+    expect(errorToWire(new RangeError("plain"))).toEqual({ kind: "other", severity: "unknown", message: "plain", name: "RangeError" });
+  });
+
   it("decodes garbage into a safe error", () => {
     const e = errorFromWire({ kind: "bogus", severity: 7, message: 3 });
     expect(e.kind).toBe("other");

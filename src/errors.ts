@@ -110,21 +110,37 @@ export interface WireError {
   message: string;
   /** The original error's class name, e.g. `TypeError`, for messages. */
   name?: string;
+  /** The far side's stack, only when the caller's session asked for stacks. */
   stack?: string;
   cause?: WireError;
 }
 
-/** Encodes an error (and up to a few levels of its causes) for the wire. */
-export function errorToWire(err: unknown, depth = 0): WireError {
+/** Options for {@link errorToWire}. */
+export interface WireErrorOptions {
+  /**
+   * Whether to include stack traces. Default false: a stack shows the far side's code and paths to
+   * whoever reads the error, and a driver may show errors to its own users.
+   */
+  stacks?: boolean;
+}
+
+/** Encodes an error (and up to a few levels of its causes) for the wire; stacks only when asked. */
+export function errorToWire(err: unknown, options: WireErrorOptions = {}): WireError {
+  return wireErrorOf(err, options.stacks === true, 0);
+}
+
+function wireErrorOf(err: unknown, stacks: boolean, depth: number): WireError {
   const e = toBigmachineError(err);
   const original = err instanceof Error && !(err instanceof BigmachineError) ? err : undefined;
-  const cause = e.cause instanceof BigmachineError && depth < 4 ? errorToWire(e.cause, depth + 1) : undefined;
+  const cause = e.cause instanceof BigmachineError && depth < 4 ? wireErrorOf(e.cause, stacks, depth + 1) : undefined;
+  const name = original?.name ?? (e.cause instanceof Error ? e.cause.name : undefined);
+  const stack = stacks ? (original?.stack ?? e.stack) : undefined;
   return {
     kind: e.kind,
     severity: e.severity,
     message: e.message,
-    name: original?.name ?? (e.cause instanceof Error ? e.cause.name : undefined),
-    stack: original?.stack ?? e.stack,
+    ...(name !== undefined ? { name } : {}),
+    ...(stack !== undefined ? { stack } : {}),
     ...(cause ? { cause } : {}),
   };
 }

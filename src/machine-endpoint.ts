@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import os from "node:os";
+import { inspect } from "node:util";
 import { RpcServer } from "./rpc/index.ts";
 import { ServiceTable } from "./services.ts";
 import { Session } from "./session.ts";
@@ -19,7 +20,7 @@ export interface MachineEndpointOptions {
   secret: string;
   /** Ends the machine; default `system.exit`. */
   exit?: (code: number) => void;
-  /** Writes a line of machine output; default standard output. */
+  /** Writes a line of machine output (failed calls with their stacks among them); default standard output. */
   log?: (line: string) => void;
   /** Time allowed before the first keepalive; default max(60 s, 3 × the keepalive timeout). */
   firstKeepaliveWindowMs?: number;
@@ -51,12 +52,16 @@ export function createMachineEndpoint(options: MachineEndpointOptions): MachineE
   const { system } = options;
   const services = new ServiceTable();
   const session = new Session(system, "machine", services);
-  const server = new RpcServer({ dispatcher: services, authorize: secretAuthorizer(options.secret) });
+  const log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
+  // A failed call's stack stays in the machine's log; the caller gets it only if its session asks.
+  const errors = { log: (method: string, err: unknown) => log(`bigmachine: ${method} failed: ${inspect(err)}`) };
+  const server = new RpcServer({ dispatcher: services, authorize: secretAuthorizer(options.secret), errors });
   const supervisor = new Supervisor({
     services,
     session,
     exit: options.exit ?? ((code) => system.exit(code)),
-    log: options.log ?? ((line) => process.stdout.write(`${line}\n`)),
+    log,
+    sendErrorStacks: (on) => (server.errorReplies.stacks = on),
     firstKeepaliveWindowMs: options.firstKeepaliveWindowMs ?? Math.max(60_000, 3 * system.keepaliveConfig().timeoutMs),
     maxprocs: system.maxprocs() || os.availableParallelism(),
     rpcStats: () => server.stats(),

@@ -65,6 +65,8 @@ export interface MachineRuntime {
   dispatcher?: Dispatcher;
   /** Whether the session is shutting down (an exit is then expected, not an error). */
   shuttingDown: () => boolean;
+  /** Whether the machine's error replies should carry stacks (the session's `errorStacks`). */
+  errorStacks?: boolean;
 }
 
 const REPLY_TIMES_KEPT = 16;
@@ -270,6 +272,8 @@ export class Machine implements Caller {
 
   async #install(peer: RpcPeer, params: MachineParams): Promise<void> {
     const timeoutMs = this.#config!.rpcTimeoutMs;
+    // First, so that a failing service init already comes back with its stack.
+    if (this.#runtime?.errorStacks) await peer.call(`${SUPERVISOR}.errorStacks`, true, { timeoutMs });
     if (params.env && Object.keys(params.env).length > 0) await peer.call(`${SUPERVISOR}.setenv`, params.env, { timeoutMs });
     if (params.args) await peer.call(`${SUPERVISOR}.setargs`, params.args, { timeoutMs });
     for (const [name, instance] of Object.entries(params.services ?? {})) {

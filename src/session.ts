@@ -12,6 +12,12 @@ import { serviceSpec, ServiceTable } from "./services.ts";
 import { SUPERVISOR } from "./supervisor.ts";
 import type { System } from "./system.ts";
 
+/** Options of a driver's session. */
+export interface SessionOptions {
+  /** Ask machines to send stack traces with their error replies; see `StartOptions.errorStacks`. */
+  errorStacks?: boolean;
+}
+
 /** Options for {@link Session.shutdown}. */
 export interface ShutdownOptions {
   /** How long to wait for each machine's output to drain after it was asked to stop; default 5 s. */
@@ -27,16 +33,18 @@ export class Session {
   readonly #owned: Machine[] = [];
   readonly #dialed = new Map<string, Machine>();
   readonly #dispatcher: Dispatcher | undefined;
+  readonly #options: SessionOptions;
   #shutdown: Promise<void> | undefined;
 
   /**
    * @internal Sessions are made by `start()`. A machine's session serves `dispatcher` (its services)
    * to the machines it dials; a driver's serves the {@link DriverService} to the machines it starts.
    */
-  constructor(system: System, role: "driver" | "machine", dispatcher?: Dispatcher) {
+  constructor(system: System, role: "driver" | "machine", dispatcher?: Dispatcher, options: SessionOptions = {}) {
     this.system = system;
     this.role = role;
     this.#dispatcher = dispatcher ?? (role === "driver" ? this.#driverServices() : undefined);
+    this.#options = options;
   }
 
   #driverServices(): ServiceTable {
@@ -59,7 +67,14 @@ export class Session {
     const machines = await this.system.start(n, {});
     for (const m of machines) {
       this.#owned.push(m);
-      void m._start({ system: this.system, owned: true, params, dispatcher: this.#dispatcher, shuttingDown: () => this.#shutdown !== undefined });
+      void m._start({
+        system: this.system,
+        owned: true,
+        params,
+        dispatcher: this.#dispatcher,
+        shuttingDown: () => this.#shutdown !== undefined,
+        errorStacks: this.#options.errorStacks,
+      });
     }
     return machines;
   }

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { errorOf } from "./errors.ts";
 import { createMachineEndpoint } from "./machine-endpoint.ts";
 import { Session } from "./session.ts";
+import { requestSessionSecret } from "./session-secret.ts";
 import { MACHINE_ENV, type System } from "./system.ts";
 import { LocalSystem } from "./systems/local/index.ts";
 
@@ -42,6 +43,12 @@ export interface StartOptions {
   system?: System | string;
   /** Command-line arguments to look for `--bigmachine-system` in; default `process.argv.slice(2)`. */
   args?: string[];
+  /**
+   * Ask machines to send the stack trace of a failed call with its error (as the `stack` of the
+   * error's cause). Default false: stacks stay in the machines' logs, since a driver may show errors
+   * to its own users and a stack shows the machine's code and paths.
+   */
+  errorStacks?: boolean;
 }
 
 function systemFlag(args: string[]): string | undefined {
@@ -71,16 +78,16 @@ export async function start(options: StartOptions = {}): Promise<Session> {
   const chosen = options.system ?? systemFlag(options.args ?? process.argv.slice(2)) ?? process.env[MACHINE_ENV.system] ?? "local";
   const system = typeof chosen === "string" ? await systemNamed(chosen, "driver") : chosen;
   await system.init({ role: "driver", secret: randomBytes(32).toString("base64url") });
-  return new Session(system, "driver");
+  return new Session(system, "driver", undefined, { errorStacks: options.errorStacks });
 }
 
 async function serveMachine(): Promise<never> {
   const name = process.env[MACHINE_ENV.system];
-  const secret = process.env[MACHINE_ENV.secret];
-  if (!name || !secret) throw errorOf("invalid", `a machine process needs ${MACHINE_ENV.system} and ${MACHINE_ENV.secret}`, { severity: "fatal" });
-  // Keep the secret out of the environment services see and of processes they spawn.
-  delete process.env[MACHINE_ENV.secret];
+  if (!name) throw errorOf("invalid", `a machine process needs ${MACHINE_ENV.system}`, { severity: "fatal" });
+  // Processes the services start are not machines.
   delete process.env[MACHINE_ENV.mode];
+  // Over the IPC channel, never the environment: see session-secret.ts.
+  const secret = await requestSessionSecret();
   const system = await systemNamed(name, "machine");
   await system.init({ role: "machine", secret });
   const { server } = createMachineEndpoint({ system, secret });

@@ -62,6 +62,8 @@ export interface SupervisorOptions {
   maxprocs: number;
   /** The server's per-method stats, reported with metrics. */
   rpcStats?: () => Record<string, MethodStats>;
+  /** Makes the machine's error replies carry stacks, or not; without it `errorStacks` is not supported. */
+  sendErrorStacks?: (on: boolean) => void;
   /** The program this machine runs, for its digest; default the entry file `process.argv[1]`. */
   programPath?: string;
   /**
@@ -130,6 +132,16 @@ export class Supervisor {
     const instance = instantiate(spec) as { init?: (session: unknown) => unknown };
     if (typeof instance.init === "function") await instance.init(this.#options.session);
     services.add(spec.name, instance);
+  }
+
+  /**
+   * Makes the machine's error replies carry stack traces (true) or not (false, the default), as the
+   * driver's session asks. The stacks are in the machine's log either way.
+   */
+  errorStacks(on: boolean): void {
+    if (typeof on !== "boolean") throw errorOf("invalid", "errorStacks needs true or false", { severity: "fatal" });
+    if (!this.#options.sendErrorStacks) throw errorOf("not-supported", "this machine cannot change its error replies", { severity: "fatal" });
+    this.#options.sendErrorStacks(on);
   }
 
   /** Sets environment variables of the machine process. */

@@ -74,14 +74,16 @@ export interface SessionInfo {
 /** The request header that carries the session secret on every call and tunnel to a machine. */
 export const SECRET_HEADER = "x-bigmachine-secret";
 
-/** Environment variables that make a process a machine, set by systems when they start one. */
+/**
+ * Environment variables that make a process a machine, set by systems when they start one. The session
+ * secret is not among them: it travels over the machine's IPC channel (`offerSessionSecret`), so that
+ * the machine's environment, readable by its subprocesses and in `/proc`, never holds it.
+ */
 export const MACHINE_ENV = {
   /** `machine` in a machine process. */
   mode: "BIGMACHINE_MODE",
   /** The name of the system that started the machine. */
   system: "BIGMACHINE_SYSTEM",
-  /** The session secret. */
-  secret: "BIGMACHINE_SECRET",
 } as const;
 
 /**

@@ -4,7 +4,7 @@
  * disk: say hello, read `exec`, and take the shipped program when the driver sends one. Each step is
  * bounded in time, and anything out of order is a typed error the caller reports as `failed`.
  */
-import { errorOf } from "../src/core.ts";
+import { errorOf, isKind } from "../src/core.ts";
 import { type ExecMessage, type HelloMessage } from "../src/systems/cloudrun/attach-protocol.ts";
 import type { TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
 
@@ -16,8 +16,11 @@ export interface ProgramCache {
   has(digest: string): boolean | Promise<boolean>;
   /** Stores `code` after checking it has `digest`; resolves with its file path. Rejects on a mismatch. */
   put(code: Uint8Array, digest: string): string | Promise<string>;
-  /** The file path of a held program. */
-  pathOf(digest: string): string;
+  /**
+   * The file path of a held program after hashing it again; rejects with kind `not-exist` when it is not
+   * held or no longer matches its digest (the file is then removed).
+   */
+  verifiedPath(digest: string): Promise<string>;
 }
 
 /** What the driver asked for, with the program's path on this instance. */
@@ -40,10 +43,13 @@ export async function runHandshake(
   }
   const exec = first.message;
   if (!exec.shipped) {
-    if (!(await programs.has(exec.digest))) {
-      throw errorOf("precondition", `this instance does not hold program ${exec.digest}; ship it`, { severity: "fatal" });
+    // Re-hashed here, just before it runs: a file changed on disk since it was stored is not run.
+    try {
+      return { exec, programPath: await programs.verifiedPath(exec.digest) };
+    } catch (err) {
+      if (!isKind(err, "not-exist")) throw err;
+      throw errorOf("precondition", `this instance does not hold program ${exec.digest}; ship it`, { severity: "fatal", cause: err });
     }
-    return { exec, programPath: programs.pathOf(exec.digest) };
   }
   const second = await tunnel.next({ timeoutMs: stepTimeoutMs, what: `program ${exec.digest}` });
   if (second.kind !== "binary") {

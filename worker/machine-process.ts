@@ -7,7 +7,7 @@
  * worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { errorOf, MACHINE_ENV } from "../src/core.ts";
+import { errorOf, MACHINE_ENV, nodeOptionsWithoutDebugger, offerSessionSecret, signalProcessGroup } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
 import { listeningAddrOf } from "../src/systems/cloudrun/machine-ipc.ts";
 
@@ -35,16 +35,19 @@ export interface MachineProcessOptions {
 const WORKER_ONLY_ENV = [DEPLOYMENT_KEY_ENV, "PORT"];
 
 /** The machine's environment: the worker's (less its own settings), the driver's additions, then machine mode. */
-export function machineEnv(options: Pick<MachineProcessOptions, "env" | "secret" | "baseEnv">): NodeJS.ProcessEnv {
+export function machineEnv(options: Pick<MachineProcessOptions, "env" | "baseEnv">): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env) };
   for (const name of WORKER_ONLY_ENV) delete env[name];
+  // No debugger port for a machine, whatever the worker was started with.
+  const nodeOptions = nodeOptionsWithoutDebugger(env.NODE_OPTIONS);
+  if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+  else env.NODE_OPTIONS = nodeOptions;
   return {
     ...env,
     ...options.env,
     // Last, so nothing the driver sends can make the process anything but a machine of this session.
     [MACHINE_ENV.mode]: "machine",
     [MACHINE_ENV.system]: "cloudrun",
-    [MACHINE_ENV.secret]: options.secret,
   };
 }
 
@@ -65,11 +68,13 @@ export class MachineProcess {
       // A group of its own: stopping the machine ends what its services started too.
       detached: true,
     });
+    // The secret goes over the IPC channel when the machine asks, never in its environment.
+    offerSessionSecret(this.#child, options.secret);
     this.exited = new Promise<MachineExit>((resolve) => {
       this.#child.once("exit", (code, signal) => {
         this.#exit = { code, signal };
         // Whatever the machine started goes with it (its group outlives it only while members remain).
-        if (this.#child.pid !== undefined) endGroup(this.#child.pid);
+        if (this.#child.pid !== undefined) signalProcessGroup(this.#child.pid, "SIGKILL");
         resolve(this.#exit);
       });
       this.#child.once("error", (err) => {
@@ -127,11 +132,7 @@ export class MachineProcess {
   /** Sends `signal` to the machine's process group (the machine and what it started) if the machine still runs. */
   kill(signal: NodeJS.Signals): void {
     if (this.#exit !== undefined || this.#child.pid === undefined) return;
-    try {
-      process.kill(-this.#child.pid, signal);
-    } catch {
-      // It ended meanwhile.
-    }
+    signalProcessGroup(this.#child.pid, signal);
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
@@ -141,15 +142,6 @@ export class MachineProcess {
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;
-  }
-}
-
-/** Kills what is left of the process group led by `pid`. */
-function endGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // No member left.
   }
 }
 

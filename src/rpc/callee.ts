@@ -208,7 +208,7 @@ export class Callee {
 
   async #streamReply(call: IncomingCall, reply: AsyncIterable<unknown>): Promise<void> {
     this.#answer(call, true, bareFrame(FrameKind.STREAM | FROM_CALLEE, call.id));
-    call.replyProducer = new StreamProducer(this.#wire, call.id, FROM_CALLEE, reply, (bytes) => this.#stats.bytes(call.method, 0, bytes));
+    call.replyProducer = new StreamProducer(this.#wire, call.id, FROM_CALLEE, call.method, reply, (bytes) => this.#stats.bytes(call.method, 0, bytes));
     await call.replyProducer.run();
     this.#finish(call);
   }
@@ -220,7 +220,7 @@ export class Callee {
   }
 
   #answerError(call: IncomingCall, err: unknown): void {
-    this.#answer(call, false, errorFrame(FrameKind.ERROR | FROM_CALLEE, call.id, err));
+    this.#answer(call, false, errorFrame(FrameKind.ERROR | FROM_CALLEE, call.id, this.#wire.errors.answer(call.method, err)));
   }
 
   #cancel(call: IncomingCall, reason: BigmachineError): void {

@@ -110,7 +110,7 @@ export class Caller {
     }
     this.wire.link.send(frame);
     if (streamed) {
-      call.argProducer = new StreamProducer(this.wire, id, 0, arg, (bytes) => this.stats.bytes(method, 0, bytes));
+      call.argProducer = new StreamProducer(this.wire, id, 0, method, arg, (bytes) => this.stats.bytes(method, 0, bytes));
       void call.argProducer.run();
     }
     return promise;

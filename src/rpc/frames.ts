@@ -3,7 +3,7 @@
  * Building and reading the binary frames described in `protocol.ts`. Builders allocate one buffer per
  * frame (small ones come from Node's shared pool) and copy the payload into it once.
  */
-import { errorOf, errorToWire } from "../errors.ts";
+import { errorOf, type WireError } from "../errors.ts";
 import { decodeRange, encodeAs, isPlainValue } from "./codec.ts";
 import { allocFrame } from "./frame-pool.ts";
 import { encodeSmall } from "./small-codec.ts";
@@ -61,10 +61,10 @@ export function payloadFrame(kind: number, id: number, payload: Uint8Array): Buf
   return frame;
 }
 
-/** A frame of `kind` (ERROR or END) carrying `err` as a WireError. */
-export function errorFrame(kind: number, id: number, err: unknown): Buffer {
+/** A frame of `kind` (ERROR or END) carrying an error in its wire form. */
+export function errorFrame(kind: number, id: number, err: WireError): Buffer {
   // A WireError is strings and nested WireErrors: always exact in the plain form.
-  return payloadFrame(kind | PLAIN_VALUE, id, encodeAs(errorToWire(err), true));
+  return payloadFrame(kind | PLAIN_VALUE, id, encodeAs(err, true));
 }
 
 /** A frame of `kind` with nothing after the header (STREAM, END, CANCEL). */

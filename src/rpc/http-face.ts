@@ -5,6 +5,7 @@
  */
 import { errorOf, errorToWire, HTTP_STATUS_OF_KIND, toBigmachineError } from "../errors.ts";
 import { decode, encode } from "./codec.ts";
+import type { ErrorReplies } from "./error-replies.ts";
 import { MSGPACK_CONTENT_TYPE, REMOTE_ERROR_STATUS } from "./protocol.ts";
 import type { StatsTable } from "./stats.ts";
 import { closeIterator, isStreamable } from "./stream.ts";
@@ -15,12 +16,19 @@ export interface HttpFace {
   dispatcher: Dispatcher;
   stats: StatsTable;
   maxMessageBytes: number;
+  /** How the method's own failures are answered: logged, and with stacks only when asked for. */
+  errors: ErrorReplies;
 }
 
-/** A response carrying `err` as an encoded WireError, with the status of its kind unless given. */
+/** A response carrying `err` as an encoded WireError (no stack), with the status of its kind unless given. */
 export function errorResponse(err: unknown, status?: number): Response {
   const e = toBigmachineError(err);
   return msgpackResponse(encode(errorToWire(e)), status ?? HTTP_STATUS_OF_KIND[e.kind]);
+}
+
+/** The 590 response for a failure of `method` itself, answered as the face's error policy says. */
+function methodErrorResponse(face: HttpFace, method: string, err: unknown): Response {
+  return msgpackResponse(encode(face.errors.answer(method, err)), REMOTE_ERROR_STATUS);
 }
 
 function msgpackResponse(body: Uint8Array, status: number): Response {
@@ -79,7 +87,7 @@ export async function serveHttpCall(face: HttpFace, method: string, request: Req
   try {
     reply = await face.dispatcher.dispatch(method, arg, { method, signal: request.signal });
   } catch (err) {
-    return done(errorResponse(err, REMOTE_ERROR_STATUS), false, 0);
+    return done(methodErrorResponse(face, method, err), false, 0);
   }
   if (isStreamable(reply)) {
     closeIterator(reply[Symbol.asyncIterator]());
@@ -93,7 +101,7 @@ export async function serveHttpCall(face: HttpFace, method: string, request: Req
       throw errorOf("invalid", `reply of ${method} is ${body.byteLength} bytes, over the limit of ${face.maxMessageBytes}`, { severity: "fatal" });
     }
   } catch (err) {
-    return done(errorResponse(err, REMOTE_ERROR_STATUS), false, 0);
+    return done(methodErrorResponse(face, method, err), false, 0);
   }
   return done(msgpackResponse(body, 200), true, body.byteLength);
 }

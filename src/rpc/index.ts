@@ -14,6 +14,7 @@ export { ResumableLink, RESUMABLE_LINK_DEFAULTS, LINK_FRAME_BYTE, type Resumable
 export { streamLink, type StreamLink } from "./stream-link.ts";
 export type { FaultInjector } from "./faults.ts";
 export { RpcServer, type RpcServerOptions } from "./server.ts";
+export { ErrorReplies, type ErrorRepliesOptions } from "./error-replies.ts";
 export { listen, type ListenOptions, type ListeningEndpoint } from "./node-server.ts";
 export { RemoteStream } from "./stream.ts";
 export {

@@ -6,6 +6,7 @@
  * ends with a `net` error.
  */
 import { errorOf } from "../errors.ts";
+import type { ErrorReplies } from "./error-replies.ts";
 import { Callee } from "./callee.ts";
 import { Caller } from "./caller.ts";
 import type { FaultInjector } from "./faults.ts";
@@ -25,6 +26,8 @@ export interface RpcPeerOptions {
   label?: string;
   /** Where served calls are counted; default a table of this peer's own. @internal */
   servedStats?: StatsTable;
+  /** How this peer answers with errors (stacks or not, and where they are logged); default without stacks. @internal */
+  errorReplies?: ErrorReplies;
 }
 
 // Frame kinds each direction may carry, as bit sets; anything else means the ends disagree on the protocol.
@@ -47,7 +50,7 @@ export class RpcPeer {
   readonly closed: Promise<Error | undefined>;
 
   constructor(link: Link, options: RpcPeerOptions = {}) {
-    this.#wire = new Wire(link, options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, options.label);
+    this.#wire = new Wire(link, options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, options.label, options.errorReplies);
     this.#caller = new Caller(this.#wire);
     this.#servedStats = options.servedStats ?? new StatsTable();
     this.#callee = new Callee(this.#wire, options.dispatcher, this.#servedStats, (message) => this.#protocolError(message));

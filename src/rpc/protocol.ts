@@ -46,6 +46,9 @@
  * bytes (counted as whole frames) and sends while both are positive; the consumer grants credit as its
  * reader takes items, in batches of half a window. A producer also pauses while the link's
  * `bufferedAmount` is above {@link LINK_HIGH_WATER_BYTES}, so many streams on one link stay bounded.
+ * The consumer keeps the same count (the window plus the credit it has sent, less the items that have
+ * arrived): an item that arrives when that count is used up fails the stream with an `invalid` error
+ * and a CANCEL, so a producer that ignores credit cannot make its consumer queue without bound.
  *
  * ## Cancellation
  *
@@ -54,6 +57,10 @@
  * reading a streamed reply sends CANCEL too. When a link closes, each end fails its own calls.
  *
  * ## Errors
+ *
+ * ERROR frames, failed ENDs and error bodies carry a WireError: kind, severity, message, the original
+ * error's class name and a few levels of causes. Its stack only when the serving end was told to send
+ * stacks (`error-replies.ts`); otherwise the stack stays in that end's log.
  *
  * A frame whose value is over the receiver's `maxMessageBytes` or does not decode is answered with an
  * `invalid` error for that call (or fails that stream) and the link keeps serving. A frame that cannot

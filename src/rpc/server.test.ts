@@ -41,6 +41,22 @@ describe("RpcServer HTTP face", () => {
     expect(await decoded(res)).toMatchObject({ kind: "precondition", message: "not yet", severity: "retriable" });
   });
 
+  it("answers a method's failure without its stack, logs it, and adds the stack once asked to", async () => {
+    const logged: string[] = [];
+    const { dispatcher } = testDispatcher();
+    const rpc = new RpcServer({ dispatcher, errors: { log: (method, err) => logged.push(`${method}: ${(err as Error).stack}`) } });
+    const post = () => rpc.app.request("/bigrpc/T.throwPlain", { method: "POST", headers: { "content-type": MSGPACK_CONTENT_TYPE } });
+    const bare = await post();
+    expect(bare.status).toBe(590);
+    const body = await decoded(bare);
+    expect(body).toMatchObject({ kind: "other", message: "plain failure", name: "TypeError" });
+    expect(body.stack).toBeUndefined();
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^T\.throwPlain: TypeError: plain failure\n\s+at /);
+    rpc.errorReplies.stacks = true;
+    expect((await decoded(await post())).stack).toMatch(/^TypeError: plain failure\n\s+at /);
+  });
+
   it("answers 590 with the dispatcher's not-exist for an unknown method", async () => {
     const { post } = server();
     const res = await post("T.nope", encode(1));

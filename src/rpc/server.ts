@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type WebSocket from "ws";
 import { errorOf } from "../errors.ts";
 import type { RpcEndpoint } from "../system.ts";
+import { ErrorReplies, type ErrorRepliesOptions } from "./error-replies.ts";
 import { errorResponse, serveHttpCall } from "./http-face.ts";
 import { RpcPeer } from "./peer.ts";
 import { ATTACH_PATH, DEFAULT_MAX_MESSAGE_BYTES, RPC_PATH_PREFIX } from "./protocol.ts";
@@ -24,6 +25,8 @@ export interface RpcServerOptions {
   authorize?: (headers: Headers) => boolean;
   /** Largest single (non-streamed) argument or reply; default 64 MiB. */
   maxMessageBytes?: number;
+  /** Whether error replies carry stacks (default not), and where failures are logged. */
+  errors?: ErrorRepliesOptions;
 }
 
 /** Serves calls over links and plain HTTP requests, with statistics of both by method. */
@@ -31,6 +34,8 @@ export class RpcServer implements RpcEndpoint {
   /** `POST /bigrpc/:method` and `GET /bigrpc/attach` (the WebSocket upgrade). */
   readonly app: Hono;
   readonly dispatcher: Dispatcher;
+  /** The error-reply policy of every face and link of this server; set `stacks` to change it for all. */
+  readonly errorReplies: ErrorReplies;
   readonly #maxMessageBytes: number;
   readonly #stats = new StatsTable();
   readonly #peers = new Set<RpcPeer>();
@@ -39,7 +44,8 @@ export class RpcServer implements RpcEndpoint {
     this.dispatcher = options.dispatcher;
     this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const authorize = options.authorize;
-    const face = { dispatcher: this.dispatcher, stats: this.#stats, maxMessageBytes: this.#maxMessageBytes };
+    this.errorReplies = new ErrorReplies(options.errors);
+    const face = { dispatcher: this.dispatcher, stats: this.#stats, maxMessageBytes: this.#maxMessageBytes, errors: this.errorReplies };
 
     const app = new Hono();
     if (authorize !== undefined) {
@@ -68,7 +74,7 @@ export class RpcServer implements RpcEndpoint {
 
   /** Serves calls arriving on `link`; the returned peer can also call the other side. */
   accept(link: Link): RpcPeer {
-    const peer = new RpcPeer(link, { dispatcher: this.dispatcher, maxMessageBytes: this.#maxMessageBytes, servedStats: this.#stats });
+    const peer = new RpcPeer(link, { dispatcher: this.dispatcher, maxMessageBytes: this.#maxMessageBytes, servedStats: this.#stats, errorReplies: this.errorReplies });
     this.#peers.add(peer);
     void peer.closed.then(() => this.#peers.delete(peer));
     return peer;

@@ -41,12 +41,14 @@ export interface StreamTraffic {
 
 /**
  * Sends the items of `source` as frames of call `id` and direction `direction` (0 from the caller,
- * `FROM_CALLEE` from the callee), ending with an END frame that carries the error if `source` throws.
+ * `FROM_CALLEE` from the callee), ending with an END frame that carries the error if `source` throws
+ * (answered as the wire's error policy says: logged, and with a stack only when asked for).
  */
 export class StreamProducer {
   readonly #wire: Wire;
   readonly #id: number;
   readonly #direction: number;
+  readonly #method: string;
   readonly #iterator: AsyncIterator<unknown>;
   readonly #traffic: StreamTraffic;
   #items = STREAM_WINDOW_ITEMS;
@@ -55,10 +57,11 @@ export class StreamProducer {
   #stopped = false;
   #finished = false;
 
-  constructor(wire: Wire, id: number, direction: number, source: AsyncIterable<unknown>, traffic: StreamTraffic) {
+  constructor(wire: Wire, id: number, direction: number, method: string, source: AsyncIterable<unknown>, traffic: StreamTraffic) {
     this.#wire = wire;
     this.#id = id;
     this.#direction = direction;
+    this.#method = method;
     this.#traffic = traffic;
     this.#iterator = source[Symbol.asyncIterator]();
   }
@@ -100,7 +103,7 @@ export class StreamProducer {
       }
     } catch (err) {
       this.#finished = true;
-      if (!this.#stopped) this.#send(errorFrame(FrameKind.END | this.#direction, this.#id, err));
+      if (!this.#stopped) this.#send(errorFrame(FrameKind.END | this.#direction, this.#id, this.#wire.errors.answer(this.#method, err)));
       // The source may have failed (then it is done) or our encoding did (then release it).
       closeIterator(this.#iterator);
     }
@@ -147,6 +150,12 @@ const DONE: IteratorResult<unknown> = Object.freeze({ done: true, value: undefin
  * The consumer end of a stream: an `AsyncIterableIterator` of the items a producer sends. It yields
  * every item that arrived, then ends, or throws the error the stream failed with; it never ends early
  * without saying why. `return()` (breaking out of a loop) stops the producer.
+ *
+ * It also keeps the producer to its credit: it counts what it has granted and what has arrived, exactly
+ * as an honest producer counts on its side (it sends while both its item and byte credit are positive),
+ * so an item that arrives when no credit is left can only come from a producer that ignores flow
+ * control. That fails the stream with kind `invalid` and stops the producer; later items are dropped,
+ * so such a peer cannot make the receiver queue more than one window.
  */
 export class RemoteStream<T = unknown> implements AsyncIterableIterator<T> {
   readonly #wire: Wire;
@@ -160,6 +169,9 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T> {
   #closed = false;
   #grantItems = 0;
   #grantBytes = 0;
+  /** The producer's credit as this end knows it: the window plus grants sent, less what arrived. */
+  #creditItems = STREAM_WINDOW_ITEMS;
+  #creditBytes = STREAM_WINDOW_BYTES;
 
   /** @internal */
   constructor(wire: Wire, id: number, control: StreamControl) {
@@ -187,6 +199,14 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T> {
       this.#control.onCancel();
       return;
     }
+    if (this.#creditItems <= 0 || this.#creditBytes <= 0) {
+      const owed = this.#creditItems <= 0 ? `${STREAM_WINDOW_ITEMS} items` : `${STREAM_WINDOW_BYTES} bytes`;
+      this.fail(errorOf("invalid", `${this.#wire.prefix}stream ${this.#id}: the producer sent an item past its credit (a window of ${owed} not yet read); it ignores flow control`, { severity: "fatal" }));
+      this.#control.onCancel();
+      return;
+    }
+    this.#creditItems--;
+    this.#creditBytes -= frame.byteLength;
     const waiter = this.#waiters.shift();
     if (waiter === undefined) {
       this.#frames.push(frame);
@@ -267,6 +287,8 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T> {
     this.#grantBytes += bytes;
     if (this.#grantItems >= STREAM_WINDOW_ITEMS / 2 || this.#grantBytes >= STREAM_WINDOW_BYTES / 2) {
       this.#wire.link.send(creditFrame(FrameKind.CREDIT | this.#control.direction, this.#id, this.#grantItems, this.#grantBytes));
+      this.#creditItems += this.#grantItems;
+      this.#creditBytes += this.#grantBytes;
       this.#grantItems = 0;
       this.#grantBytes = 0;
     }

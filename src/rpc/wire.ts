@@ -1,9 +1,10 @@
 /**
  * @module
  * What the caller and callee halves of a peer share about their link: sending, the size limit, the
- * label for messages, and waiting for the link's send buffer to drain.
+ * label for messages, how errors are answered, and waiting for the link's send buffer to drain.
  */
 import { errorOf, type BigmachineError } from "../errors.ts";
+import { ErrorReplies } from "./error-replies.ts";
 import { LINK_HIGH_WATER_BYTES } from "./protocol.ts";
 import type { Link } from "./types.ts";
 
@@ -16,13 +17,16 @@ export class Wire {
   readonly maxMessageBytes: number;
   /** Prefix for error messages, e.g. `127.0.0.1:4000: `, or empty. */
   readonly prefix: string;
+  /** Whether this end's error replies carry stacks, and where failures are logged. */
+  readonly errors: ErrorReplies;
   #drainWaiters: (() => void)[] = [];
   #drainTimer: NodeJS.Timeout | undefined;
 
-  constructor(link: Link, maxMessageBytes: number, label: string | undefined) {
+  constructor(link: Link, maxMessageBytes: number, label: string | undefined, errors = new ErrorReplies()) {
     this.link = link;
     this.maxMessageBytes = maxMessageBytes;
     this.prefix = label ? `${label}: ` : "";
+    this.errors = errors;
   }
 
   /** Whether the link holds more unsent bytes than stream producers should add to. */

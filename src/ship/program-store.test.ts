@@ -1,9 +1,10 @@
 /**
  * The worker's program store: digest-checked, atomic writes, digests validated before they touch a
- * path, and a bound on how many programs it keeps, least recently used out first.
+ * path, and a bound on how many programs it keeps, least recently used out first. Its programs are
+ * re-hashed before they are handed out to run, and its folder is private to its user.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -161,5 +162,70 @@ describe("ProgramStore", () => {
   it("refuses a bound that is not a positive integer", () => {
     expect(thrown(() => new ProgramStore(dir, { maxPrograms: 0 })).kind).toBe("invalid");
     expect(thrown(() => new ProgramStore(dir, { maxPrograms: 1.5 })).kind).toBe("invalid");
+  });
+
+  describe("trusts nothing on disk", () => {
+    /** Changes a stored program behind the store's back, as anything else writing to its folder could. */
+    function tamper(file: string): void {
+      chmodSync(file, 0o600);
+      writeFileSync(file, 'console.log("not the shipped program");\n');
+    }
+
+    it("re-hashes a program before handing it out to run: a changed file is removed, not run", async () => {
+      const store = new ProgramStore(dir);
+      const a = program("a");
+      const file = await store.put(a.code, a.digest);
+      expect(await store.verifiedPath(a.digest)).toBe(file);
+      tamper(file);
+      const err = await rejection(store.verifiedPath(a.digest));
+      expect(err.kind).toBe("not-exist");
+      expect(err.message).toMatch(/does not match its digest/);
+      expect(existsSync(file)).toBe(false);
+      expect(store.has(a.digest)).toBe(false);
+      expect((await rejection(store.verifiedPath(program("never stored").digest))).kind).toBe("not-exist");
+      expect((await rejection(store.verifiedPath("sha256:../x"))).kind).toBe("invalid");
+    });
+
+    it("overwrites a changed file when the right bytes are stored again", async () => {
+      const store = new ProgramStore(dir);
+      const a = program("a");
+      const file = await store.put(a.code, a.digest);
+      tamper(file);
+      expect(await store.put(a.code, a.digest)).toBe(file);
+      expect(readFileSync(file).equals(Buffer.from(a.code))).toBe(true);
+      expect(await store.verifiedPath(a.digest)).toBe(file);
+    });
+
+    it("creates its folder readable and writable by its user only", () => {
+      new ProgramStore(join(dir, "nested"));
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dir, "nested")).mode & 0o777).toBe(0o700);
+    });
+
+    it("refuses a folder others may write to", () => {
+      for (const mode of [0o777, 0o770, 0o702]) {
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, mode);
+        const err = thrown(() => new ProgramStore(dir));
+        expect(err.kind, mode.toString(8)).toBe("precondition");
+        expect(err.message).toMatch(/writable by/);
+      }
+    });
+
+    it("refuses a folder owned by another user", () => {
+      const uid = process.getuid?.();
+      if (uid === undefined) return; // no users to tell apart on this platform
+      let foreign = "/";
+      if (uid === 0) {
+        // As root, make one: a folder handed to the conventional unprivileged user.
+        foreign = join(root, "foreign");
+        mkdirSync(foreign, { mode: 0o755 });
+        chownSync(foreign, 65534, 65534);
+      }
+      expect(statSync(foreign).uid).not.toBe(uid);
+      const err = thrown(() => new ProgramStore(foreign));
+      expect(err.kind).toBe("precondition");
+      expect(err.message).toMatch(/owned by/);
+    });
   });
 });

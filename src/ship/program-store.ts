@@ -8,11 +8,18 @@
  *
  * Recency lives in this process and in each file's modification time (set on every use), so a store
  * reopened on the same folder, or another process sharing it, keeps the same order.
+ *
+ * Nothing on disk is trusted: a program is re-hashed when it is handed out to run
+ * ({@link ProgramStore.verifiedPath}) and when it is stored again, and a file that no longer matches its
+ * digest is removed (or overwritten with the right bytes). The folder is created readable and writable
+ * by its user only, and a folder owned by another user, or writable by its group or by others, is
+ * refused: whoever can write there chooses the code the next machine runs.
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, statSync, unlinkSync, utimesSync, existsSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, mkdirSync, readdirSync, statSync, unlinkSync, utimesSync, existsSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
+import { pipeline } from "node:stream/promises";
 import { errorOf } from "../errors.ts";
 import { digestHex, programDigest } from "./digest.ts";
 
@@ -21,6 +28,11 @@ export const DEFAULT_MAX_PROGRAMS = 4;
 
 /** Temporary files older than this are leftovers of a writer that died; younger ones may be in flight. */
 const STALE_TEMP_MS = 10 * 60_000;
+
+/** The store's folder: its user's alone. */
+const DIR_MODE = 0o700;
+/** Stored programs: read-only, so nothing rewrites one in place by accident. */
+const FILE_MODE = 0o400;
 
 const PROGRAM_FILE = /^([0-9a-f]{64})\.mjs$/;
 const TEMP_FILE = /^\.[0-9a-f]{64}\.[0-9]+\.[0-9a-f]+\.tmp$/;
@@ -42,8 +54,9 @@ export class ProgramStore {
   #clock = 0;
 
   /**
-   * Opens (creating it if needed) the store in `dir` and removes temporary files left by writers that
-   * died. Throws kind `invalid` for a `maxPrograms` that is not a positive integer.
+   * Opens (creating it, mode 0700, if needed) the store in `dir` and removes temporary files left by
+   * writers that died. Throws kind `invalid` for a `maxPrograms` that is not a positive integer, and
+   * kind `precondition` for a folder owned by another user or writable by its group or by others.
    */
   constructor(dir: string, options: ProgramStoreOptions = {}) {
     const maxPrograms = options.maxPrograms ?? DEFAULT_MAX_PROGRAMS;
@@ -52,7 +65,8 @@ export class ProgramStore {
     }
     this.dir = path.resolve(dir);
     this.maxPrograms = maxPrograms;
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
+    checkPrivateFolder(this.dir);
     this.#removeStaleTemps();
     // Uses from now on come after every use recorded in the files, even ones stamped ahead of the clock.
     this.#clock = Math.max(0, ...this.#held().map((p) => p.lastUse));
@@ -69,8 +83,9 @@ export class ProgramStore {
   }
 
   /**
-   * The file of the held program with `digest`, counted as a use. Throws kind `invalid` for a malformed
-   * digest and `not-exist` when the program is not held (never stored, or evicted).
+   * The file of the held program with `digest`, counted as a use, without reading it. Throws kind
+   * `invalid` for a malformed digest and `not-exist` when the program is not held (never stored, or
+   * evicted). To run a program, use {@link verifiedPath}.
    */
   pathOf(digest: string): string {
     const hex = digestHex(digest);
@@ -81,10 +96,30 @@ export class ProgramStore {
   }
 
   /**
+   * The file of the held program with `digest`, after hashing it again: what to run. Counts as a use.
+   * A file whose bytes no longer hash to `digest` is removed, and the call rejects with kind
+   * `not-exist` (as for a program never stored: the driver ships it again). Rejects with kind `invalid`
+   * for a malformed digest.
+   */
+  async verifiedPath(digest: string): Promise<string> {
+    const hex = digestHex(digest);
+    const file = this.#fileOf(hex);
+    const actual = await fileDigest(file);
+    if (actual === undefined) throw errorOf("not-exist", `program ${digest} is not held in ${this.dir}`, { severity: "fatal" });
+    if (actual !== digest) {
+      this.#remove(hex);
+      throw errorOf("not-exist", `the stored program ${digest} does not match its digest (its file hashes to ${actual}); it was removed, not run`, { severity: "fatal" });
+    }
+    this.#markUsed(hex);
+    return file;
+  }
+
+  /**
    * Stores `code` as the program with `digest` and resolves with its file, after checking that `digest`
    * is well formed (kind `invalid`) and is the SHA-256 of `code` (kind `invalid`; nothing is written).
-   * Storing a program already held only counts as a use. Then evicts the least recently used programs
-   * beyond `maxPrograms`. Rejects with kind `other` when the file system fails (e.g. the disk is full).
+   * A program already held is hashed again and only counts as a use if it still matches; otherwise it
+   * is overwritten. Then evicts the least recently used programs beyond `maxPrograms`. Rejects with
+   * kind `other` when the file system fails (e.g. the disk is full).
    */
   async put(code: Uint8Array, digest: string): Promise<string> {
     const hex = digestHex(digest);
@@ -93,7 +128,7 @@ export class ProgramStore {
       throw errorOf("invalid", `the program does not match its digest: expected ${digest}, its ${code.byteLength} bytes hash to ${actual}; nothing was stored`, { severity: "fatal" });
     }
     const file = this.#fileOf(hex);
-    if (!existsSync(file)) await this.#writeAtomically(file, hex, code);
+    if ((await fileDigest(file)) !== digest) await this.#writeAtomically(file, hex, code);
     this.#markUsed(hex);
     this.#evict(hex);
     return file;
@@ -106,7 +141,7 @@ export class ProgramStore {
   async #writeAtomically(file: string, hex: string, code: Uint8Array): Promise<void> {
     const temp = path.join(this.dir, `.${hex}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
-      const handle = await open(temp, "wx");
+      const handle = await open(temp, "wx", FILE_MODE);
       try {
         await handle.writeFile(code);
         await handle.sync();
@@ -157,12 +192,16 @@ export class ProgramStore {
         kept++;
         continue;
       }
-      this.#lastUse.delete(hex);
-      try {
-        unlinkSync(this.#fileOf(hex));
-      } catch {
-        // Already gone (another process evicted it too).
-      }
+      this.#remove(hex);
+    }
+  }
+
+  #remove(hex: string): void {
+    this.#lastUse.delete(hex);
+    try {
+      unlinkSync(this.#fileOf(hex));
+    } catch {
+      // Already gone (another process evicted it too).
     }
   }
 
@@ -177,5 +216,34 @@ export class ProgramStore {
         // Renamed or removed by its writer meanwhile.
       }
     }
+  }
+}
+
+/** The digest of a file's bytes, read as a stream; undefined when there is no such file. */
+async function fileDigest(file: string): Promise<string | undefined> {
+  const hash = createHash("sha256");
+  try {
+    await pipeline(createReadStream(file), hash);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw errorOf("other", `could not read the stored program ${file}: ${(err as Error).message}`, { severity: "unknown", cause: err });
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/**
+ * Throws kind `precondition` unless `dir` is a folder owned by this process's user and not writable by
+ * its group or by others. Platforms without user ids (Windows) skip the owner check.
+ */
+function checkPrivateFolder(dir: string): void {
+  const stat = statSync(dir);
+  if (!stat.isDirectory()) throw errorOf("precondition", `the program store ${dir} is not a folder`, { severity: "fatal" });
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    throw errorOf("precondition", `the program store ${dir} is owned by user ${stat.uid}, not by this process's user ${uid}; refusing it, since its owner could change the programs machines run`, { severity: "fatal" });
+  }
+  if (uid !== undefined && (stat.mode & 0o022) !== 0) {
+    const mode = (stat.mode & 0o7777).toString(8).padStart(4, "0");
+    throw errorOf("precondition", `the program store ${dir} is writable by its group or by others (mode ${mode}); refusing it, since they could change the programs machines run (make it 0700)`, { severity: "fatal" });
   }
 }

@@ -57,7 +57,7 @@ describe("a shipped program", () => {
    */
   async function runDriver(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const base: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of [MACHINE_ENV.mode, MACHINE_ENV.system, MACHINE_ENV.secret, LOCAL_ENV.program]) delete base[name];
+    for (const name of [MACHINE_ENV.mode, MACHINE_ENV.system, LOCAL_ENV.program]) delete base[name];
     const child = spawn(process.execPath, argv, {
       cwd,
       env: {

@@ -3,13 +3,13 @@
  * few-line test file (`testsystem.test.ts`, `local.test.ts`, `cloudrun.test.ts`).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BigmachineError, isKind, type Machine, type Session } from "../../src/index.ts";
+import { BigmachineError, isKind, type Machine, type Session, type StartOptions } from "../../src/index.ts";
 import { Counter, Echo, Relay } from "../fixtures/services.ts";
 
 /** What a system's test file provides to the suite. */
 export interface ConformanceHarness {
-  /** Starts a new driver session on the system under test. */
-  newSession(): Promise<Session>;
+  /** Starts a new driver session on the system under test, with the given start options. */
+  newSession(options?: Pick<StartOptions, "errorStacks">): Promise<Session>;
   /** Kills a machine as abruptly as the system allows (its process, or its in-process server). */
   kill(session: Session, machine: Machine): Promise<void> | void;
   /** Releases whatever the harness holds (emulators, temp dirs); sessions are shut down by the suite. */
@@ -133,6 +133,34 @@ export function runConformance(name: string, makeHarness: () => Promise<Conforma
       expect(plain.message).toContain("plain type error");
       const remoteNet = await rejection(a.service<Echo>("Echo").fail({ message: "far side network", kind: "net" }));
       expect(remoteNet.kind).toBe("remote");
+    });
+
+    it("keeps a method's stack on the machine, in its log, and sends the error without it", async () => {
+      const err = await rejection(a.service<Echo>("Echo").throwPlain("a failure whose stack stays home"));
+      const cause = err.cause as Error;
+      expect(cause.message).toBe("a failure whose stack stays home");
+      expect(cause.stack ?? "").not.toMatch(/throwPlain/);
+      const signal = AbortSignal.timeout(10_000);
+      const logged = /Echo\.throwPlain failed: TypeError: a failure whose stack stays home\n\s*at Echo\.throwPlain/;
+      let text = "";
+      for await (const line of a.tail(signal)) {
+        text += `${line.text}\n`;
+        if (logged.test(text)) break;
+      }
+      expect(text).toMatch(logged);
+    });
+
+    it("sends stacks with error replies to a session that asks for them", async () => {
+      const asking = await harness.newSession({ errorStacks: true });
+      try {
+        const [m] = await asking.startMachines(1, { services: { Echo: new Echo() } });
+        const err = await rejection(m.service<Echo>("Echo").throwPlain("a failure with its stack"));
+        expect((err.cause as Error).stack).toMatch(/TypeError: a failure with its stack\n[\s\S]*at Echo\.throwPlain/);
+        const nested = await rejection(m.service<Echo>("Echo").fail({ message: "kind and stack", kind: "invalid" }));
+        expect((nested.cause as Error).stack).toMatch(/at Echo\.fail/);
+      } finally {
+        await asking.shutdown();
+      }
     });
 
     it("retries temporary errors with retryCall", async () => {

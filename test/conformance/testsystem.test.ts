@@ -3,6 +3,6 @@ import { TestSystem } from "../../src/systems/testing/index.ts";
 import { runConformance } from "./system.case.ts";
 
 runConformance("testsystem", async () => ({
-  newSession: () => start({ system: new TestSystem() }),
+  newSession: (options) => start({ system: new TestSystem(), ...options }),
   kill: (session, machine) => (session.system as TestSystem).kill(machine),
 }));

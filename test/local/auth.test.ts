@@ -1,9 +1,10 @@
 /**
  * The machine's front door: requests and tunnels without the session secret get 401 and run nothing;
- * bad bodies and bad frames get clear errors, and the machine keeps serving.
+ * bad bodies and bad frames get clear errors, and the machine keeps serving. The secret itself reaches
+ * the machine over its IPC channel, so neither its environment nor its command line holds it.
  */
-import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { existsSync, readFileSync } from "node:fs";
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ATTACH_PATH,
@@ -19,7 +20,7 @@ import {
   type WireError,
 } from "../../src/index.ts";
 import { Counter } from "../fixtures/services.ts";
-import { testLocalSystem } from "./helpers.ts";
+import { sessionSecret, testLocalSystem } from "./helpers.ts";
 
 /** A plain POST to the machine, with exactly the headers given (no secret added). */
 async function post(addr: string, method: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; error?: WireError }> {
@@ -95,6 +96,13 @@ describe("local machine authentication and bad input", () => {
     expect(await m.service<Counter>("Counter").incr(1)).toBe(4);
   });
 
+  it.runIf(existsSync("/proc/self/environ"))("keeps the session secret out of the machine's environment and command line", async () => {
+    const secret = await sessionSecret(system);
+    const pid = system.pidOf(m)!;
+    // What any process of the machine's user (a service's subprocess among them) can read.
+    for (const file of ["environ", "cmdline"]) expect(readFileSync(`/proc/${pid}/${file}`, "latin1"), file).not.toContain(secret);
+  });
+
   it("ends a tunnel that sends a malformed frame, and keeps serving others", async () => {
     const link = await system.httpClient().connect(m.addr);
     const closed = new Promise<void>((resolve) => link.onClose(() => resolve()));
@@ -104,21 +112,3 @@ describe("local machine authentication and bad input", () => {
     expect(await m.service<Counter>("Counter").incr(1)).toBe(5);
   });
 });
-
-/** The session secret, as the system's client sends it: captured by a loopback server of our own. */
-async function sessionSecret(system: LocalSystem): Promise<string> {
-  let secret = "";
-  const server = createServer((req, res) => {
-    secret = String(req.headers[SECRET_HEADER] ?? "");
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  try {
-    const { port } = server.address() as AddressInfo;
-    await (await system.httpClient().fetch(`127.0.0.1:${port}`, "/capture")).arrayBuffer();
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-  }
-  expect(secret).not.toBe("");
-  return secret;
-}

@@ -7,6 +7,6 @@ import { runConformance } from "../conformance/system.case.ts";
 import { testLocalSystem } from "./helpers.ts";
 
 runConformance("local", async () => ({
-  newSession: () => start({ system: testLocalSystem() }),
+  newSession: (options) => start({ system: testLocalSystem(), ...options }),
   kill: (session, machine) => void (session.system as LocalSystem).kill(machine),
 }));

@@ -3,9 +3,11 @@
  * timings, bounded polling, and process liveness.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { LocalSystem, type LocalSystemOptions } from "../../src/index.ts";
+import { LocalSystem, SECRET_HEADER, type LocalSystemOptions } from "../../src/index.ts";
 
 /** Node flags that let a child process run TypeScript. */
 export const TSX = ["--import", "tsx"];
@@ -114,4 +116,22 @@ export function descendantPids(root: number): number[] {
     }
   }
   return out;
+}
+
+/** The session secret, as the system's client sends it: captured by a loopback server of our own. */
+export async function sessionSecret(system: LocalSystem): Promise<string> {
+  let secret = "";
+  const server = createServer((req, res) => {
+    secret = String(req.headers[SECRET_HEADER] ?? "");
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    await (await system.httpClient().fetch(`127.0.0.1:${port}`, "/capture")).arrayBuffer();
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  if (secret === "") throw new Error("the system's client sent no session secret");
+  return secret;
 }

@@ -15,7 +15,7 @@
  */
 import { Logging } from "@google-cloud/logging";
 import { v2 } from "@google-cloud/run";
-import { GoogleAuth, Impersonated, type AuthClient } from "google-auth-library";
+import { GoogleAuth, Impersonated, UserRefreshClient, type AuthClient } from "google-auth-library";
 import { errorOf, toBigmachineError } from "../../core.ts";
 import type { ResolvedCloudRunSettings } from "./config.ts";
 import type { EntryLister } from "./list-entries.ts";
@@ -85,6 +85,8 @@ export async function defaultClients(settings: ResolvedCloudRunSettings, env: En
     account = settings.impersonateServiceAccount;
   }
   const idTokens = client as unknown as Partial<IdTokenProvider>;
+  // A user's refresh token yields ID tokens for gcloud's own OAuth client, not for a service URL.
+  if (client instanceof UserRefreshClient) throw cannotMintIdTokens("a user's application-default login");
   if (typeof idTokens.fetchIdToken !== "function") throw cannotMintIdTokens(client.constructor.name);
   account ??= await auth.getCredentials().then((c) => c.client_email ?? undefined, () => undefined);
   return { ...apiClients(settings, client, env), idTokens: idTokens as IdTokenProvider, account };
@@ -107,4 +109,13 @@ export function apiClients(settings: Pick<ResolvedCloudRunSettings, "project">, 
     ...(logs ? { fallback: true, apiEndpoint: logs.host, port: logs.port, protocol: "http" } : {}),
   } as ConstructorParameters<typeof Logging>[0]);
   return { services, logging, close: () => services.close() };
+}
+
+/**
+ * The IAM member for an account email: `serviceAccount:EMAIL` for service accounts, else `user:EMAIL`.
+ * A value already of the form `kind:identity` is returned as it is.
+ */
+export function memberOf(account: string): string {
+  if (/^[a-zA-Z]+:\S+$/.test(account)) return account;
+  return /\.gserviceaccount\.com$/.test(account) ? `serviceAccount:${account}` : `user:${account}`;
 }

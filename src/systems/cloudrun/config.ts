@@ -25,7 +25,7 @@ export const CLOUDRUN_ENV = {
   memory: "BIGMACHINE_CLOUDRUN_MEMORY",
   /** The service's request timeout in seconds (`3600` or `3600s`); default 3600. */
   timeout: "BIGMACHINE_CLOUDRUN_TIMEOUT",
-  /** The least instance ceiling the service gets; default the machines a session asks for. */
+  /** The least instance ceiling the service gets; default 100, Cloud Run's own (raised to the machines a session asks for). */
   maxInstances: "BIGMACHINE_CLOUDRUN_MAX_INSTANCES",
   /** The account instances run as; default the project's compute account. */
   serviceAccount: "BIGMACHINE_CLOUDRUN_SERVICE_ACCOUNT",
@@ -45,6 +45,12 @@ export const DEFAULT_REGION = "us-central1";
  * when the front end keeps connections longer.
  */
 export const DEFAULT_SYSTEM_REQUEST_TIMEOUT_MS = 3_600_000;
+/**
+ * The instance ceiling a service gets unless told otherwise: Cloud Run's own default. A driver cannot
+ * see the machines other drivers hold on a shared service, so a ceiling of just its own machines would
+ * starve them; a session wanting more raises it, and nothing lowers it.
+ */
+export const DEFAULT_MAX_INSTANCES = 100;
 
 /** The service settings of the Cloud Run System; every field is optional. */
 export interface CloudRunServiceSettings {
@@ -74,7 +80,6 @@ export interface ResolvedCloudRunSettings {
   cpu: string;
   memory: string;
   requestTimeoutMs: number;
-  /** 0 when none was asked for. */
   maxInstances: number;
   serviceAccount: string | undefined;
   env: Record<string, string>;
@@ -109,8 +114,8 @@ export function resolveCloudRunSettings(options: CloudRunServiceSettings = {}, e
   const memory = text(options.memory, CLOUDRUN_ENV.memory) ?? DEFAULT_MEMORY;
   if (!/^\d+(Mi|Gi)$/.test(memory)) invalid(`memory ${JSON.stringify(memory)} (option memory or ${CLOUDRUN_ENV.memory}) must look like 512Mi or 4Gi`);
   const requestTimeoutMs = options.requestTimeoutMs ?? seconds(env[CLOUDRUN_ENV.timeout]) ?? DEFAULT_SYSTEM_REQUEST_TIMEOUT_MS;
-  const maxInstances = options.maxInstances ?? count(CLOUDRUN_ENV.maxInstances, env[CLOUDRUN_ENV.maxInstances]) ?? 0;
-  if (!Number.isInteger(maxInstances) || maxInstances < 0) invalid(`maxInstances must be a positive integer, got ${maxInstances}`);
+  const maxInstances = options.maxInstances ?? count(CLOUDRUN_ENV.maxInstances, env[CLOUDRUN_ENV.maxInstances]) ?? DEFAULT_MAX_INSTANCES;
+  if (!Number.isInteger(maxInstances) || maxInstances < 1) invalid(`maxInstances must be a positive integer, got ${maxInstances}`);
   const serviceAccount = text(options.serviceAccount, CLOUDRUN_ENV.serviceAccount);
   if (serviceAccount !== undefined && !/^[^@\s]+@[^@\s]+\.[a-z]+$/.test(serviceAccount)) {
     invalid(`service account ${JSON.stringify(serviceAccount)} is not an account email`);

@@ -19,7 +19,9 @@ import type WebSocket from "ws";
 import {
   ATTACH_PATH,
   errorOf,
+  exitWithProcessGroup,
   keepaliveFromEnv,
+  killOwnProcessGroup,
   listen,
   secretAuthorizer,
   streamLink,
@@ -68,13 +70,7 @@ export class CloudRunMachineSystem implements System {
       throw errorOf("precondition", "a Cloud Run machine must be started by the worker (it has no IPC channel to report its address on)", { severity: "fatal" });
     }
     // The worker is gone: end this machine and what it started (the worker made it a group leader).
-    process.once("disconnect", () => {
-      try {
-        process.kill(-process.pid, "SIGKILL");
-      } catch {
-        process.exit(WORKER_GONE_EXIT_CODE);
-      }
-    });
+    process.once("disconnect", () => killOwnProcessGroup(WORKER_GONE_EXIT_CODE));
     const listener = await listen({ app: this.#app(endpoint), dispatcher: endpoint.dispatcher, accept: (link) => this.#acceptDriver(endpoint, link) }, { host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve, reject) => {
       send(machineListening(listener.addr), undefined, undefined, (err: Error | null) =>
@@ -100,8 +96,9 @@ export class CloudRunMachineSystem implements System {
     return Promise.reject(errorOf("not-supported", "machines cannot start machines on Cloud Run; the driver starts them", { severity: "fatal" }));
   }
 
+  /** Ends the machine, and what its services started, with `code`. */
   exit(code: number): never {
-    process.exit(code);
+    exitWithProcessGroup(code);
   }
 
   async shutdown(): Promise<void> {}

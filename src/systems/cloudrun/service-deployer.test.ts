@@ -1,14 +1,17 @@
 /**
  * The service deployer against the emulated Admin API and serving plane: a service created from
- * nothing, reused as is, updated when it allows too few instances, a failed revision reported with its
- * reason, and an invoker granted without losing other bindings.
+ * nothing (labelled managed), reused as is, updated when it allows too few instances, a failed
+ * revision reported with its reason, an invoker granted without losing other bindings, a service
+ * deleted; and services bigmachine did not deploy, used as they are or refused, never changed.
  */
 import { v2 } from "@google-cloud/run";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFatal, isKind } from "../../core.ts";
 import { startEmulators, type Emulators } from "../../emulators/index.ts";
-import { DEPLOYMENT_KEY_ENV } from "./attach-protocol.ts";
-import { ensureService, grantInvoker, INVOKER_ROLE, type ServicesClient } from "./service-deployer.ts";
+import { DEPLOYMENT_KEY_ENV, newDeploymentKey } from "./attach-protocol.ts";
+import { deleteService, ensureService, findService, grantInvoker, INVOKER_ROLE, type ServicesClient } from "./service-deployer.ts";
+import { NEW_DEPLOYMENT_KEY_SHELL } from "./service-errors.ts";
+import { MANAGED_LABEL, resolveServiceOptions, workerServiceSpec, type RunService } from "./service-spec.ts";
 
 const IMAGE = "deployer-test:1";
 // A container that listens on $PORT and says which revision it is and whether it holds a deployment key.
@@ -63,18 +66,20 @@ describe("ensureService and grantInvoker against the emulators", () => {
         expect.objectContaining({ name: DEPLOYMENT_KEY_ENV, value: deployed.deploymentKey }),
       ]),
     );
-    expect(service.labels).toMatchObject({ team: "tests" });
+    expect(service.labels).toMatchObject({ team: "tests", [MANAGED_LABEL.key]: MANAGED_LABEL.value });
+    expect(deployed).toMatchObject({ managed: true, change: "created" });
     expect(await get(deployed.uri)).toEqual({ revision: deployed.revision, hasKey: true });
   });
 
   it("reuses an existing service and its key without a new revision, and updates it when it allows too few machines", async () => {
     const first = await ensureService(client, { ...base(), name: "shared", machines: 2 });
     const again = await ensureService(client, { ...base(), name: "shared", machines: 2 });
-    expect(again).toEqual(first);
+    expect(again).toEqual({ ...first, change: "unchanged" });
     const [unchanged] = await client.getService({ name: first.name });
     expect(Number(unchanged.generation)).toBe(1);
 
     const grown = await ensureService(client, { ...base(), name: "shared", machines: 5 });
+    expect(grown.change).toBe("updated");
     expect(grown.deploymentKey).toBe(first.deploymentKey);
     expect(grown.revision).not.toBe(first.revision);
     const [service] = await client.getService({ name: first.name });
@@ -83,7 +88,9 @@ describe("ensureService and grantInvoker against the emulators", () => {
 
     // Fewer machines than the ceiling is no reason to shrink it or to deploy again.
     const fewer = await ensureService(client, { ...base(), name: "shared", machines: 1 });
-    expect(fewer).toEqual(grown);
+    expect(fewer).toEqual({ ...grown, change: "unchanged" });
+    const [labelled] = await client.getService({ name: first.name });
+    expect(labelled.labels?.[MANAGED_LABEL.key]).toBe(MANAGED_LABEL.value);
   });
 
   it("fails with a fatal typed error naming CONTAINER_MISSING when the image maps to no command", async () => {
@@ -108,12 +115,76 @@ describe("ensureService and grantInvoker against the emulators", () => {
       resource: deployed.name,
       policy: { bindings: [{ role: "roles/run.viewer", members: [viewer] }, { role: INVOKER_ROLE, members: [first] }] },
     });
-    await grantInvoker(client, deployed.name, second);
-    await grantInvoker(client, deployed.name, second); // already there: no change
+    expect(await grantInvoker(client, deployed.name, second)).toBe(true);
+    expect(await grantInvoker(client, deployed.name, second)).toBe(false); // already there: no change
     const [policy] = await client.getIamPolicy({ resource: deployed.name });
     const members = (role: string) => policy.bindings?.find((b) => b.role === role)?.members ?? [];
     expect(members("roles/run.viewer")).toEqual([viewer]);
     expect([...members(INVOKER_ROLE)].sort()).toEqual([first, second].sort());
     await expect(grantInvoker(client, deployed.name, "nobody")).rejects.toSatisfy((e: unknown) => isKind(e, "invalid"));
+  });
+
+  it("deletes a service, and says when there is none to delete", async () => {
+    const deployed = await ensureService(client, { ...base(), name: "doomed" });
+    await deleteService(client, deployed.name);
+    expect(await findService(client, deployed.name)).toBeUndefined();
+    await expect(deleteService(client, deployed.name)).rejects.toSatisfy((e: unknown) => isKind(e, "not-exist"));
+  });
+
+  describe("a service bigmachine did not deploy", () => {
+    /** Creates a service the way gcloud or cloudbuild.yaml would: no managed-by label. */
+    async function deployByHand(name: string, service: RunService): Promise<string> {
+      const [operation] = await client.createService({ parent: `projects/${emulators.projectId}/locations/${emulators.region}`, serviceId: name, service });
+      await operation.promise();
+      return `projects/${emulators.projectId}/locations/${emulators.region}/services/${name}`;
+    }
+    const generation = async (name: string) => Number((await client.getService({ name }))[0].generation);
+
+    it("is used as it is when its settings serve, quantities written otherwise included", async () => {
+      const key = newDeploymentKey();
+      const spec = workerServiceSpec(resolveServiceOptions({ ...base(), name: "by-hand", machines: 4 }), key, 20);
+      spec.template!.containers![0]!.resources!.limits = { cpu: "1000m", memory: "0.5Gi" };
+      const name = await deployByHand("by-hand", spec);
+      const used = await ensureService(client, { ...base(), name: "by-hand", machines: 3 });
+      expect(used).toMatchObject({ name, deploymentKey: key, managed: false, change: "unchanged" });
+      expect(await generation(name)).toBe(1);
+      expect(await get(used.uri)).toEqual({ revision: used.revision, hasKey: true });
+    });
+
+    it("is refused, never changed, when a setting does not serve: one error naming each and the gcloud fix", async () => {
+      const name = await deployByHand("loose", {
+        template: {
+          containers: [{ image: IMAGE, env: [{ name: DEPLOYMENT_KEY_ENV, value: newDeploymentKey() }] }],
+          scaling: { maxInstanceCount: 2 },
+        },
+      });
+      const err = await ensureService(client, { ...base(), name: "loose", machines: 5 }).catch((e: unknown) => e);
+      expect(isKind(err, "precondition")).toBe(true);
+      expect(isFatal(err)).toBe(true);
+      const message = (err as Error).message;
+      expect(message).toContain(`gcloud run services update loose --region ${emulators.region} --project ${emulators.projectId} `);
+      expect(message).toContain("requests per instance: 80, wanted 1");
+      expect(message).toContain("session affinity: off, wanted on");
+      expect(message).toContain("maximum instances: 2, wanted 5");
+      for (const flag of ["--concurrency=1", "--session-affinity", "--no-cpu-throttling", "--cpu-boost", "--execution-environment=gen2", "--max-instances=5"]) {
+        expect(message).toContain(flag);
+      }
+      // Cloud Run filled in 1 CPU and 512 MiB, which serve: they are not named.
+      expect(message).not.toContain("--cpu=");
+      expect(message).not.toContain("--memory=");
+      expect(message).not.toContain(DEPLOYMENT_KEY_ENV);
+      expect(await generation(name)).toBe(1);
+    });
+
+    it("is refused when its deployment key is missing, naming how to set one without printing any", async () => {
+      const spec = workerServiceSpec(resolveServiceOptions({ ...base(), name: "keyless" }), "");
+      spec.template!.containers![0]!.env = [];
+      const name = await deployByHand("keyless", spec);
+      const err = await ensureService(client, { ...base(), name: "keyless" }).catch((e: unknown) => e);
+      expect(isKind(err, "precondition")).toBe(true);
+      expect((err as Error).message).toContain(`${DEPLOYMENT_KEY_ENV} in the container's environment): missing`);
+      expect((err as Error).message).toContain(`--update-env-vars=${DEPLOYMENT_KEY_ENV}=${NEW_DEPLOYMENT_KEY_SHELL}`);
+      expect(await generation(name)).toBe(1);
+    });
   });
 });

@@ -3,11 +3,14 @@
  * What the service deployer makes of the Admin API's failures: a call's gRPC status becomes a typed
  * BigmachineError (permission denied is `unauthorized`, a conflicting write is a temporary
  * `precondition`, …), and a failed revision's condition gives the reason it failed
- * (`CONTAINER_MISSING`, `HEALTH_CHECK_CONTAINER_ERROR`, …).
+ * (`CONTAINER_MISSING`, `HEALTH_CHECK_CONTAINER_ERROR`, …). It also words the refusal of a service
+ * bigmachine did not deploy and may not change, with the gcloud command that makes it fit.
  */
 import { protos } from "@google-cloud/run";
 import { errorOf, type BigmachineError, type ErrorKind, type Severity } from "../../core.ts";
-import { enumName } from "./service-spec.ts";
+import { DEPLOYMENT_KEY_ENV } from "./attach-protocol.ts";
+import type { SettingDifference } from "./service-settings.ts";
+import { enumName, MANAGED_LABEL, MIN_DEPLOYMENT_KEY_LENGTH } from "./service-spec.ts";
 
 /** The canonical status names, indexed by gRPC code. */
 const STATUS_NAMES = [
@@ -120,4 +123,66 @@ export function failedConditionReason(condition: Condition | null | undefined): 
 function named(values: Record<string, string | number>, value: unknown): string | undefined {
   const name = enumName(values, value);
   return name && !name.endsWith("_UNDEFINED") && name !== "UNDEFINED" ? name : undefined;
+}
+
+/**
+ * A shell fragment that makes a fresh deployment key (32 random bytes, base64url) where it is pasted,
+ * so that no key is ever printed.
+ */
+export const NEW_DEPLOYMENT_KEY_SHELL = `"$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')"`;
+
+/** What a refused unmanaged service lacks. */
+export interface UnmanagedServiceMismatch {
+  /** The service's full resource name, `projects/P/locations/R/services/S`. */
+  name: string;
+  /** The settings it lacks (`settingDifferences`). */
+  differences: SettingDifference[];
+  /** What is wrong with its deployment key (`deploymentKeyProblem`), if anything. */
+  keyProblem?: string;
+}
+
+/**
+ * The `gcloud run services update SERVICE --region R --project P ...` line that gives the service what
+ * it lacks, ready to paste into a POSIX shell.
+ */
+export function gcloudUpdateCommand(mismatch: UnmanagedServiceMismatch): string {
+  const { project, region, service } = partsOf(mismatch.name);
+  const words = ["gcloud", "run", "services", "update", service, "--region", region, "--project", project, ...mismatch.differences.map((d) => d.argument)];
+  const line = words.map(shellWord).join(" ");
+  return mismatch.keyProblem ? `${line} --update-env-vars=${DEPLOYMENT_KEY_ENV}=${NEW_DEPLOYMENT_KEY_SHELL}` : line;
+}
+
+/**
+ * The refusal of a service bigmachine did not deploy (no {@link MANAGED_LABEL}) whose settings do not
+ * serve the driver: one fatal `precondition` error naming each wrong setting, its value, the wanted
+ * value and its flag, and one gcloud command that fixes them all. bigmachine never changes such a
+ * service itself: whoever deployed it owns it.
+ */
+export function unmanagedServiceError(mismatch: UnmanagedServiceMismatch): BigmachineError {
+  const { project, region, service } = partsOf(mismatch.name);
+  const lines = mismatch.differences.map((d) => `  - ${d.what}: ${d.actual}, wanted ${d.wanted} (${d.flag})`);
+  if (mismatch.keyProblem) {
+    lines.push(`  - deployment key (${DEPLOYMENT_KEY_ENV} in the container's environment): ${mismatch.keyProblem}, wanted a random key of at least ${MIN_DEPLOYMENT_KEY_LENGTH} characters (--update-env-vars)`);
+  }
+  return errorOf(
+    "precondition",
+    `cloud run service ${service} (project ${project}, region ${region}) was not deployed by bigmachine ` +
+      `(it has no ${MANAGED_LABEL.key}=${MANAGED_LABEL.value} label), so bigmachine uses it as it is and never changes it, ` +
+      `but it does not serve this driver:\n${lines.join("\n")}\n` +
+      `Fix it with:\n  ${gcloudUpdateCommand(mismatch)}\n` +
+      `or delete it (bigmachine down) and let bigmachine create one of its own.`,
+    { severity: "fatal" },
+  );
+}
+
+/** Project, region and service id of a full service name. */
+function partsOf(name: string): { project: string; region: string; service: string } {
+  const match = /^projects\/([^/]+)\/locations\/([^/]+)\/services\/([^/]+)$/.exec(name);
+  if (!match) throw errorOf("invalid", `not a Cloud Run service name: ${JSON.stringify(name)}`, { severity: "fatal" });
+  return { project: match[1]!, region: match[2]!, service: match[3]! };
+}
+
+/** `text` as one POSIX shell word: as it is when that is safe, else single-quoted. */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -4,15 +4,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { isFatal, isKind, isTemporary } from "../../core.ts";
-import { DEPLOYMENT_KEY_ENV } from "./attach-protocol.ts";
+import { DEPLOYMENT_KEY_ENV, newDeploymentKey } from "./attach-protocol.ts";
 import { adminApiError, failedConditionReason, statusOf } from "./service-errors.ts";
 import { deploymentKeyOf, resolveServiceOptions, serviceDifferences, workerServiceSpec } from "./service-spec.ts";
 
+const KEY = newDeploymentKey();
 const options = () => resolveServiceOptions({ name: "workers", image: "worker:1", region: "us-central1", project: "p", machines: 4, requestTimeoutMs: 900_000 });
 
 describe("workerServiceSpec and serviceDifferences", () => {
   it("builds the worker's settings and finds nothing missing in them", () => {
-    const spec = workerServiceSpec(options(), "key");
+    const spec = workerServiceSpec(options(), KEY);
     expect(spec.template).toMatchObject({
       maxInstanceRequestConcurrency: 1,
       sessionAffinity: true,
@@ -21,14 +22,14 @@ describe("workerServiceSpec and serviceDifferences", () => {
       scaling: { minInstanceCount: 0, maxInstanceCount: 4 },
     });
     expect(spec.template?.containers?.[0]?.resources).toEqual({ limits: { cpu: "1", memory: "512Mi" }, cpuIdle: false, startupCpuBoost: true });
-    expect(deploymentKeyOf(spec)).toBe("key");
+    expect(deploymentKeyOf(spec)).toBe(KEY);
     expect(serviceDifferences(spec, options())).toEqual([]);
     // A higher ceiling than asked for is kept, never lowered.
-    expect(workerServiceSpec(options(), "key", 10).template?.scaling?.maxInstanceCount).toBe(10);
+    expect(workerServiceSpec(options(), KEY, 10).template?.scaling?.maxInstanceCount).toBe(10);
   });
 
   it("names each setting an existing service lacks", () => {
-    const spec = workerServiceSpec(options(), "key");
+    const spec = workerServiceSpec(options(), KEY);
     const container = spec.template!.containers![0]!;
     spec.template!.scaling!.maxInstanceCount = 2;
     spec.template!.timeout = { seconds: "300" };

@@ -16,10 +16,13 @@
  * - `minInstanceCount: 0`: a service with no session costs nothing;
  * - the deployment key in the container env: the worker checks each attach's proof under it.
  */
-import { protos } from "@google-cloud/run";
+import type { protos } from "@google-cloud/run";
 import { errorOf } from "../../core.ts";
 import { DEPLOYMENT_KEY_ENV } from "./attach-protocol.ts";
 import { cloudRunTimings, DEFAULT_REQUEST_TIMEOUT_MS } from "./keepalive.ts";
+import { settingDifferences } from "./service-settings.ts";
+
+export { enumName, maxInstancesOf, requestTimeoutMsOf } from "./service-settings.ts";
 
 /** The Admin API's Service resource. */
 export type RunService = protos.google.cloud.run.v2.IService;
@@ -81,7 +84,7 @@ export interface WorkerServiceOptions {
   env?: Record<string, string>;
   /** The identity instances run as (an email); the project's default compute account when omitted. */
   serviceAccount?: string;
-  /** Labels on the service and its revisions (revision labels are what reach log entries). */
+  /** Labels on the service and its revisions (revision labels are what reach log entries); not `managed-by`. */
   labels?: Record<string, string>;
 }
 
@@ -107,6 +110,8 @@ export function resolveServiceOptions(options: WorkerServiceOptions): ResolvedSe
   for (const name of Object.keys(env)) {
     if (RESERVED_ENV.has(name)) invalid(`env may not set ${name}: it is reserved`);
   }
+  // Whether a service is bigmachine's to change is decided by its creation, never by the options.
+  if (options.labels && MANAGED_LABEL.key in options.labels) invalid(`labels may not set ${MANAGED_LABEL.key}: bigmachine sets it on the services it creates`);
   return {
     name: options.name,
     image: options.image,
@@ -159,58 +164,35 @@ export function deploymentKeyOf(service: RunService): string | undefined {
   return value || undefined;
 }
 
-/** The service's request timeout in milliseconds (Cloud Run's default when unset). */
-export function requestTimeoutMsOf(service: RunService): number {
-  const seconds = service.template?.timeout?.seconds;
-  return seconds == null ? DEFAULT_REQUEST_TIMEOUT_MS : Number(String(seconds)) * 1000;
-}
-
-/** The instance ceiling of a service (Cloud Run's default of 100 when unset). */
-export function maxInstancesOf(service: RunService): number {
-  const max = service.template?.scaling?.maxInstanceCount;
-  return max == null || Number(max) === 0 ? 100 : Number(max);
-}
-
 /**
- * The settings in which `existing` falls short of `options`, by name (empty when it needs no update).
- * A higher instance ceiling than asked and settings the options leave open (labels or env not named,
- * the service account when none is asked for) are not differences.
+ * The settings in which `existing` falls short of `options`, by name (empty when it needs no update):
+ * `image`, `timeout`, `maxInstanceCount`, `env.NAME`, … (the keys of `MANAGED_SETTINGS`). A higher
+ * instance ceiling than asked and settings the options leave open (labels or env not named, the
+ * service account when none is asked for) are not differences; a missing or unusable deployment key is.
  */
 export function serviceDifferences(existing: RunService, options: ResolvedServiceOptions): string[] {
-  const template = existing.template ?? {};
-  const container = template.containers?.[0] ?? {};
-  const resources = container.resources ?? {};
-  const differences: string[] = [];
-  const differs = (name: string, actual: unknown, wanted: unknown) => {
-    if (actual !== wanted) differences.push(name);
-  };
-  differs("image", container.image, options.image);
-  differs("timeout", requestTimeoutMsOf(existing), options.requestTimeoutMs);
-  if (maxInstancesOf(existing) < options.machines) differences.push("maxInstanceCount");
-  differs("minInstanceCount", Number(template.scaling?.minInstanceCount ?? 0), 0);
-  differs("maxInstanceRequestConcurrency", Number(template.maxInstanceRequestConcurrency ?? 0), 1);
-  differs("sessionAffinity", Boolean(template.sessionAffinity), true);
-  differs("executionEnvironment", enumName(protos.google.cloud.run.v2.ExecutionEnvironment, template.executionEnvironment), "EXECUTION_ENVIRONMENT_GEN2");
-  // cpuIdle unset means true (CPU only during requests), Cloud Run's default.
-  differs("cpuIdle", resources.cpuIdle ?? true, false);
-  differs("startupCpuBoost", Boolean(resources.startupCpuBoost), true);
-  differs("cpu", resources.limits?.cpu, options.cpu);
-  differs("memory", resources.limits?.memory, options.memory);
-  if (options.serviceAccount) differs("serviceAccount", template.serviceAccount, options.serviceAccount);
-  const env = new Map((container.env ?? []).map((e) => [e.name, e.value]));
-  if (!env.get(DEPLOYMENT_KEY_ENV)) differences.push(`env.${DEPLOYMENT_KEY_ENV}`);
-  for (const [name, value] of Object.entries(options.env)) differs(`env.${name}`, env.get(name), value);
-  for (const [name, value] of Object.entries(options.labels)) {
-    differs(`labels.${name}`, existing.labels?.[name], value);
-    differs(`template.labels.${name}`, template.labels?.[name], value);
-  }
+  const differences = settingDifferences(existing, workerServiceSpec(options, "")).map((d) => d.setting);
+  if (deploymentKeyProblem(existing)) differences.push(`env.${DEPLOYMENT_KEY_ENV}`);
   return differences;
 }
 
-/** The name of an enum value that may arrive as its name or its number. */
-export function enumName(values: Record<string, string | number>, value: unknown): string | undefined {
-  if (typeof value === "number") return values[value] as string | undefined;
-  return typeof value === "string" ? value : undefined;
+/** Whether bigmachine created `service` (it carries {@link MANAGED_LABEL}) and may therefore change it. */
+export function isManaged(service: RunService): boolean {
+  return service.labels?.[MANAGED_LABEL.key] === MANAGED_LABEL.value;
+}
+
+/**
+ * The fewest characters of a deployment key the worker accepts; it exits at start with a shorter one.
+ * Keys bigmachine makes are 43 (32 random bytes, base64url).
+ */
+export const MIN_DEPLOYMENT_KEY_LENGTH = 32;
+
+/** What is wrong with the deployment key of `service` ("missing", "too short"), or undefined when it will do. */
+export function deploymentKeyProblem(service: RunService): string | undefined {
+  const key = deploymentKeyOf(service)?.trim();
+  if (!key) return "missing";
+  if (key.length < MIN_DEPLOYMENT_KEY_LENGTH) return `too short (${key.length} characters, at least ${MIN_DEPLOYMENT_KEY_LENGTH})`;
+  return undefined;
 }
 
 function invalid(message: string): never {

@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { IdTokenClient } from "google-auth-library";
 import {
   errorOf,
+  KEEPALIVE_ENV,
   keepaliveEnvOf,
   Machine,
   SUPERVISOR,
@@ -31,7 +32,7 @@ import {
 import { bundleProgram } from "../../ship/bundle.ts";
 import type { ProgramToShip } from "./attach-client.ts";
 import { sessionProof } from "./attach-protocol.ts";
-import { defaultClients, type CloudRunClients } from "./clients.ts";
+import { defaultClients, memberOf, type CloudRunClients } from "./clients.ts";
 import { processorsOf, resolveCloudRunSettings, serviceOptionsOf, type CloudRunServiceSettings, type ResolvedCloudRunSettings } from "./config.ts";
 import { cloudRunTimings, type CloudRunTimings } from "./keepalive.ts";
 import { listEntriesWith } from "./list-entries.ts";
@@ -45,7 +46,10 @@ export interface CloudRunSystemOptions extends CloudRunServiceSettings {
   clients?: CloudRunClients | (() => Promise<CloudRunClients>);
   /** The program machines run: its entry module; default the driver's own (`process.argv[1]`). */
   programEntry?: string;
-  /** Overrides of the keepalive rule, which otherwise follows the service's request timeout. */
+  /**
+   * Overrides of the keepalive rule, which otherwise follows the service's request timeout; default
+   * the `BIGMACHINE_KEEPALIVE_*_MS` variables that are set.
+   */
   keepalive?: Partial<KeepaliveConfig>;
   /** Overrides when tunnels are replaced; default from the request timeout (see `keepalive.ts`). */
   tunnelRotateAfterMs?: number;
@@ -57,6 +61,8 @@ export interface CloudRunSystemOptions extends CloudRunServiceSettings {
   logTail?: Partial<Omit<ServiceLogTailOptions, "list" | "projectId" | "serviceName" | "since">>;
   /** Also told of every event the System records. */
   onEvent?: (type: string, fields: Record<string, unknown>) => void;
+  /** The attach client, for tests that inject refusals. @internal */
+  attachClient?: Pick<MachineSessionContext, "attach" | "resume">;
 }
 
 /** Defaults of {@link CloudRunSystemOptions}. */
@@ -153,6 +159,7 @@ export class CloudRunSystem implements System {
       keepaliveTimeoutMs: timings.keepalive.timeoutMs,
       tunnelRotateAfterMs: timings.tunnelRotateAfterMs,
       event: (type, fields) => this.event(type, fields),
+      ...this.#options.attachClient,
     };
     const deadline = Date.now() + (this.#options.startTimeoutMs ?? CLOUDRUN_SYSTEM_DEFAULTS.startTimeoutMs);
     const machines: Machine[] = [];
@@ -248,7 +255,8 @@ export class CloudRunSystem implements System {
   }
 
   #timings(): CloudRunTimings {
-    const timings = cloudRunTimings(this.#service?.requestTimeoutMs ?? this.#settings.requestTimeoutMs, this.#options.keepalive);
+    const overrides = this.#options.keepalive ?? keepaliveOverridesFromEnv(process.env);
+    const timings = cloudRunTimings(this.#service?.requestTimeoutMs ?? this.#settings.requestTimeoutMs, overrides);
     const rotate = this.#options.tunnelRotateAfterMs;
     return rotate === undefined ? timings : { ...timings, tunnelRotateAfterMs: rotate };
   }
@@ -331,7 +339,16 @@ export class CloudRunSystem implements System {
   }
 }
 
-/** The IAM member for an account email. */
-function memberOf(account: string): string {
-  return account.endsWith(".gserviceaccount.com") ? `serviceAccount:${account}` : `user:${account}`;
+/** Keepalive timings set in the driver's environment ({@link KEEPALIVE_ENV}), each only if set. */
+function keepaliveOverridesFromEnv(env: Record<string, string | undefined>): Partial<KeepaliveConfig> {
+  const out: Partial<KeepaliveConfig> = {};
+  for (const [key, name] of Object.entries(KEEPALIVE_ENV) as [keyof KeepaliveConfig, string][]) {
+    const value = Number(env[name]);
+    if (env[name] !== undefined && env[name] !== "") {
+      if (!Number.isFinite(value) || value <= 0) throw errorOf("invalid", `${name} must be a positive number of milliseconds, got ${JSON.stringify(env[name])}`, { severity: "fatal" });
+      out[key] = value;
+    }
+  }
+  return out;
 }
+

@@ -5,16 +5,21 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { BigmachineError, isKind } from "../../core.ts";
-import { SocketPairs } from "./test-socket-pair.ts";
-import { TunnelSocket } from "./tunnel-socket.ts";
+import { SocketPairs, waitUntil } from "./test-socket-pair.ts";
+import { DEFAULT_MAX_QUEUED_MESSAGES, TunnelSocket } from "./tunnel-socket.ts";
 
 const pairs = new SocketPairs();
 afterEach(() => pairs.close());
 
 /** A tunnel on one end of a loopback socket pair, and the other end's raw socket. */
-async function tunnelPair(): Promise<{ tunnel: TunnelSocket; far: WebSocket }> {
+async function tunnelPair(options?: ConstructorParameters<typeof TunnelSocket>[1]): Promise<{ tunnel: TunnelSocket; far: WebSocket }> {
   const { near, far } = await pairs.open();
-  return { tunnel: new TunnelSocket(near), far };
+  return { tunnel: new TunnelSocket(near, options), far };
+}
+
+/** Resolves with the close code the far end sees. */
+function closeCode(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once("close", (code: number) => resolve(code)));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
@@ -77,5 +82,40 @@ describe("a tunnel socket", () => {
     const waiting = tunnel.next({ timeoutMs: 5_000, what: "hello", signal: controller.signal });
     controller.abort();
     expect((await rejection(waiting)).kind).toBe("canceled");
+  });
+
+  it("bounds the messages queued during the handshake, and closes a peer that floods them", async () => {
+    const { tunnel, far } = await tunnelPair();
+    const closed = closeCode(far);
+    for (let i = 0; i <= DEFAULT_MAX_QUEUED_MESSAGES; i++) far.send(Buffer.from(`frame ${i}`));
+    expect(await closed).toBe(1008);
+    const err = await rejection(tunnel.next({ timeoutMs: 5_000, what: "exec" }));
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toMatch(new RegExp(`more than ${DEFAULT_MAX_QUEUED_MESSAGES} messages`));
+  });
+
+  it("bounds the bytes queued during the handshake", async () => {
+    const { tunnel, far } = await tunnelPair({ maxQueuedBytes: 1_000 });
+    const closed = closeCode(far);
+    far.send(Buffer.alloc(600));
+    far.send(Buffer.alloc(600));
+    expect(await closed).toBe(1008);
+    const err = await rejection(tunnel.next({ timeoutMs: 5_000, what: "the program" }));
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toMatch(/more than 1000 bytes/);
+    expect((await tunnel.closed).code).toBe(1008);
+  });
+
+  it("counts only what is still queued: messages read as they come never reach the bound", async () => {
+    const { tunnel, far } = await tunnelPair({ maxQueuedMessages: 2 });
+    for (let i = 0; i < 5; i++) {
+      far.send(Buffer.from(`frame ${i}`));
+      const message = await tunnel.next({ timeoutMs: 5_000, what: `frame ${i}` });
+      expect(message.kind === "binary" && message.data.toString()).toBe(`frame ${i}`);
+    }
+    far.send(Buffer.from("forwarded"));
+    const forwarded = await new Promise<string>((resolve) => tunnel.forward({ binary: (data) => resolve(data.toString()), text: () => {} }));
+    expect(forwarded).toBe("forwarded");
+    await waitUntil("the tunnel stays open", () => tunnel.open);
   });
 });

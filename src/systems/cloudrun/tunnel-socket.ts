@@ -4,10 +4,31 @@
  * and then handed over to whatever carries the frames: the driver's link, or the worker's relay. Both
  * ends of the tunnel use it, so both read the handshake the same way: text messages are control
  * messages, decoded and checked; binary messages are passed on as they are.
+ *
+ * What is queued is bounded: a handshake is a few messages (the worker's hello, the driver's exec and at
+ * most one program), so a peer that sends more than {@link DEFAULT_MAX_QUEUED_MESSAGES} unread messages,
+ * or more unread bytes than a program and some headroom, is not doing a handshake. Its tunnel is closed
+ * (1008, policy violation) and the read waiting on it fails with kind `invalid`, instead of the queue
+ * growing with whatever the peer sends.
  */
 import WebSocket from "ws";
 import { BigmachineError, errorOf } from "../../core.ts";
-import { decodeControl, encodeControl, type ControlMessage } from "./attach-protocol.ts";
+import { decodeControl, encodeControl, MAX_PROGRAM_BYTES, type ControlMessage } from "./attach-protocol.ts";
+
+/** Unread messages a tunnel holds before it is closed as flooded. */
+export const DEFAULT_MAX_QUEUED_MESSAGES = 64;
+/** Unread bytes a tunnel holds before it is closed as flooded: the largest program, and 1 MiB more. */
+export const DEFAULT_MAX_QUEUED_BYTES = MAX_PROGRAM_BYTES + 1024 * 1024;
+/** The WebSocket close code for a peer that broke the handshake's bounds (policy violation). */
+export const FLOODED_CLOSE_CODE = 1008;
+
+/** Options for {@link TunnelSocket}. */
+export interface TunnelSocketOptions {
+  /** Unread messages held at most; default {@link DEFAULT_MAX_QUEUED_MESSAGES}. */
+  maxQueuedMessages?: number;
+  /** Unread bytes held at most; default {@link DEFAULT_MAX_QUEUED_BYTES}. */
+  maxQueuedBytes?: number;
+}
 
 /** A message read from a tunnel during the handshake. */
 export type TunnelMessage = { kind: "control"; message: ControlMessage } | { kind: "binary"; data: Buffer };
@@ -49,13 +70,20 @@ export class TunnelSocket {
   /** Resolves once the socket has closed, however it closed. */
   readonly closed: Promise<TunnelClose>;
   #queue: RawMessage[] = [];
+  #queuedBytes = 0;
+  readonly #maxMessages: number;
+  readonly #maxBytes: number;
+  /** Why the queue was dropped and the tunnel closed, once the peer flooded it. */
+  #flooded: BigmachineError | undefined;
   #receivers: TunnelReceivers | undefined;
   #wake: (() => void) | undefined;
   #close: TunnelClose | undefined;
   #error: Error | undefined;
 
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, options: TunnelSocketOptions = {}) {
     this.ws = ws;
+    this.#maxMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+    this.#maxBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     ws.binaryType = "nodebuffer";
     this.closed = new Promise<TunnelClose>((resolve) => {
       ws.on("close", (code: number, reason: Buffer) => {
@@ -73,10 +101,7 @@ export class TunnelSocket {
     });
     ws.on("message", (data: Buffer, binary: boolean) => {
       if (this.#receivers !== undefined) this.#deliver(this.#receivers, { data, binary });
-      else {
-        this.#queue.push({ data, binary });
-        this.#wake?.();
-      }
+      else this.#enqueue({ data, binary });
     });
   }
 
@@ -109,8 +134,10 @@ export class TunnelSocket {
       };
       const onAbort = () => finish(() => reject(errorOf("canceled", `waiting for ${options.what} was canceled`, { cause: signal?.reason })));
       const check = () => {
+        if (this.#flooded !== undefined) return finish(() => reject(this.#flooded));
         const message = this.#queue.shift();
         if (message !== undefined) {
+          this.#queuedBytes -= message.data.byteLength;
           finish(() => {
             try {
               resolve(toTunnelMessage(message));
@@ -139,6 +166,7 @@ export class TunnelSocket {
     this.#receivers = receivers;
     const queued = this.#queue;
     this.#queue = [];
+    this.#queuedBytes = 0;
     for (const message of queued) this.#deliver(receivers, message);
   }
 
@@ -167,6 +195,21 @@ export class TunnelSocket {
     await Promise.race([this.closed, late]);
     clearTimeout(timer);
     if (this.#close === undefined) this.ws.terminate();
+  }
+
+  /** Queues a message until it is read or forwarded; a peer past the bounds gets its tunnel closed. */
+  #enqueue(message: RawMessage): void {
+    if (this.#flooded !== undefined) return;
+    this.#queue.push(message);
+    this.#queuedBytes += message.data.byteLength;
+    if (this.#queue.length > this.#maxMessages || this.#queuedBytes > this.#maxBytes) {
+      const what = this.#queue.length > this.#maxMessages ? `more than ${this.#maxMessages} messages` : `more than ${this.#maxBytes} bytes`;
+      this.#flooded = errorOf("invalid", `the tunnel's peer sent ${what} that were not read during the handshake; the tunnel was closed`, { severity: "fatal" });
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.close(FLOODED_CLOSE_CODE, "handshake flooded");
+    }
+    this.#wake?.();
   }
 
   #deliver(receivers: TunnelReceivers, message: RawMessage): void {

@@ -4,10 +4,14 @@
  * reports its address once it serves; its exit (code, signal, last stderr lines) is an error the
  * machine stops with. A process that exits or stays silent past the startup timeout fails its start
  * with a clear error, and is killed if it is still there.
+ *
+ * The process leads a process group of its own, so what its services start can be ended with it: once
+ * it has exited, whatever is left of its group gets SIGTERM and, after a grace period, SIGKILL.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
-import { BigmachineError, errorOf } from "../../core.ts";
+import { BigmachineError, errorOf, offerSessionSecret } from "../../core.ts";
+import { endProcessGroup, PROCESS_GROUPS, signalProcessGroup } from "../../util/process-group.ts";
 import type { LocalProgram } from "./config.ts";
 import { listeningAddr } from "./ipc.ts";
 import { MachineOutput } from "./output.ts";
@@ -18,11 +22,15 @@ const OUTPUT_DRAIN_MS = 250;
 /** Options for {@link MachineProcess.spawn}. */
 export interface MachineProcessOptions {
   program: Required<LocalProgram>;
-  /** The full environment of the process. */
+  /** The full environment of the process (never the secret). */
   env: NodeJS.ProcessEnv;
+  /** The session secret, handed over the IPC channel when the machine asks for it. */
+  secret: string;
   output: NodeJS.WritableStream | false;
   outputLines: number;
   startupTimeoutMs: number;
+  /** How long what is left of the process's group has between SIGTERM and SIGKILL once it has exited. */
+  groupGraceMs: number;
   /** Aborting it during startup kills the process and fails the start with kind `canceled`. */
   signal?: AbortSignal;
 }
@@ -48,12 +56,15 @@ export class MachineProcess {
       env: options.env,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "json",
+      // The leader of a process group of its own: see the module doc.
+      detached: PROCESS_GROUPS,
     });
+    offerSessionSecret(this.#child, options.secret);
     this.exitSeen = new Promise<void>((resolve) => (this.#markExitSeen = resolve));
     this.output = new MachineOutput({ prefix: `pid ${this.#child.pid ?? "?"}`, sink: options.output, capacity: options.outputLines });
     if (this.#child.stdout) this.output.attach(this.#child.stdout, "stdout");
     if (this.#child.stderr) this.output.attach(this.#child.stderr, "stderr");
-    this.exited = this.#watchExit();
+    this.exited = this.#watchExit(options.groupGraceMs);
     this.ready = this.#waitReady(options.startupTimeoutMs, options.signal);
     // Without a listener, a failed IPC send would crash the driver; failures surface as exits instead.
     this.#child.on("error", () => {});
@@ -74,7 +85,7 @@ export class MachineProcess {
     return this.#exitError === undefined && this.#child.exitCode === null && this.#child.signalCode === null && this.#child.pid !== undefined;
   }
 
-  /** Sends `signal` to the process if it is alive; returns whether a signal was sent. */
+  /** Sends `signal` to the process (only) if it is alive; returns whether a signal was sent. */
   kill(signal: NodeJS.Signals = "SIGKILL"): boolean {
     if (!this.alive) return false;
     try {
@@ -82,6 +93,16 @@ export class MachineProcess {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Sends `signal` to every process of the machine's group: the machine, if alive, and whatever its
+   * services started. Returns whether anything got it.
+   */
+  killGroup(signal: NodeJS.Signals = "SIGKILL"): boolean {
+    const pid = this.#child.pid;
+    if (pid !== undefined && signalProcessGroup(pid, signal)) return true;
+    return this.kill(signal);
   }
 
   /** Closes the IPC channel: the machine takes this as the driver going away and exits. */
@@ -112,7 +133,7 @@ export class MachineProcess {
     (this.#child.stderr as Socket | null)?.unref?.();
   }
 
-  #watchExit(): Promise<BigmachineError> {
+  #watchExit(groupGraceMs: number): Promise<BigmachineError> {
     return new Promise<BigmachineError>((resolve) => {
       const settle = (err: BigmachineError) => {
         this.#markExitSeen();
@@ -135,7 +156,9 @@ export class MachineProcess {
             done();
           });
         });
-        void drained.then(() => settle(this.#describeExit(code, signal)));
+        // Nothing the machine started outlives it.
+        const groupEnded = this.#child.pid === undefined ? Promise.resolve() : endProcessGroup(this.#child.pid, groupGraceMs);
+        void Promise.all([drained, groupEnded]).then(() => settle(this.#describeExit(code, signal)));
       });
     });
   }

@@ -95,3 +95,25 @@ describe("resolveLocalOptions", () => {
     expect(isKind(thrown(() => resolveLocalOptions({ program: { entry: "" } }, {})), "invalid")).toBe(true);
   });
 });
+
+describe("debugger flags", () => {
+  it("are never part of the driver's own program that machines re-run", () => {
+    const execArgv = ["--import", "tsx", "--inspect", "--inspect-brk=0", "--inspect-port", "9230", "--inspect_wait=127.0.0.1:0", "--debug-port=7", "--enable-source-maps"];
+    const program = ownProgram({ argv: ["node", "/app/driver.ts", "--n", "3"], execArgv });
+    expect(program).toEqual({ entry: "/app/driver.ts", execArgv: ["--import", "tsx", "--enable-source-maps"], args: ["--n", "3"] });
+  });
+
+  it("are taken out of an explicit program too", () => {
+    const options = resolveLocalOptions({ program: { entry: "/app/m.js", execArgv: ["--inspect=0", "--max-old-space-size=512"] } }, {});
+    expect(options.program?.execArgv).toEqual(["--max-old-space-size=512"]);
+  });
+
+  it("name which machines get an inspector, from the options or BIGMACHINE_INSPECT", () => {
+    expect(resolveLocalOptions({}, {}).inspect).toEqual([]);
+    expect(resolveLocalOptions({ inspect: [0, 2] }, {}).inspect).toEqual([0, 2]);
+    expect(resolveLocalOptions({}, { [LOCAL_ENV.inspect]: "1, 3" }).inspect).toEqual([1, 3]);
+    expect(resolveLocalOptions({}, { [LOCAL_ENV.inspect]: "all" }).inspect).toBe("all");
+    for (const bad of ["first", "-1", "1.5", "1,,2"]) expect(isKind(thrown(() => resolveLocalOptions({}, { [LOCAL_ENV.inspect]: bad })), "invalid"), bad).toBe(true);
+    expect(isKind(thrown(() => resolveLocalOptions({ inspect: [-2] }, {})), "invalid")).toBe(true);
+  });
+});

@@ -12,10 +12,14 @@
  *
  * The program: machines re-run the driver's own program unless told otherwise, by `program` or by
  * `BIGMACHINE_LOCAL_PROGRAM` (a script run with plain node, e.g. a bundle made by `bundleProgram`, so a
- * shipped program can be tried on this host before it goes to a worker).
+ * shipped program can be tried on this host before it goes to a worker). Whatever the program, its node
+ * flags never include a debugger's (`--inspect*`, `--debug*`): an inspector port would let any local
+ * user run code in the machine without the session secret. To debug machines, name them in `inspect`
+ * (or `BIGMACHINE_INSPECT`): those get an inspector on a free loopback port, announced on the output.
  */
 import os from "node:os";
 import { errorOf, type KeepaliveConfig } from "../../core.ts";
+import { withoutDebuggerFlags } from "../../util/debugger-flags.ts";
 
 /** The program a local machine runs: a script node runs, with its own node flags and arguments. */
 export interface LocalProgram {
@@ -47,6 +51,13 @@ export interface LocalSystemOptions {
   shutdownGraceMs?: number;
   /** Lines of output kept per machine for `tail`; default 1000. */
   outputLines?: number;
+  /**
+   * Machines that get an inspector (`--inspect=127.0.0.1:0`), by start order (0 is the first machine
+   * this system starts), or `all`. Each announces its inspector's address on the output. Any local user
+   * can connect to an inspector and run code in that machine: use it on a host you trust. Default none
+   * (env `BIGMACHINE_INSPECT`: `all` or a comma-separated list such as `0,2`).
+   */
+  inspect?: number[] | "all";
 }
 
 /** Environment variables the local system reads (and sets on its machines). */
@@ -61,6 +72,8 @@ export const LOCAL_ENV = {
   debug: "BIGMACHINE_DEBUG",
   /** Where debug events go (appended, one JSON object a line); default the output stream. */
   debugLog: "BIGMACHINE_DEBUG_LOG",
+  /** Machines that get an inspector: `all`, or their start-order numbers, e.g. `0,2`. */
+  inspect: "BIGMACHINE_INSPECT",
 } as const;
 
 /** The keepalive timeout used when nothing else is given. */
@@ -125,6 +138,8 @@ export interface ResolvedLocalOptions {
   shutdownGraceMs: number;
   outputLines: number;
   debug: { enabled: boolean; file?: string };
+  /** Start-order numbers of the machines that get an inspector, or `all`. */
+  inspect: number[] | "all";
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -133,13 +148,29 @@ function positiveInteger(name: string, value: number): number {
 }
 
 /**
- * The driver's own program: its entry script, node flags and arguments. Undefined when the process has
- * no entry script (a REPL, `node -e`), in which case machines cannot be started without `program`.
+ * The driver's own program: its entry script, node flags (less any debugger's) and arguments. Undefined
+ * when the process has no entry script (a REPL, `node -e`), in which case machines cannot be started
+ * without `program`.
  */
 export function ownProgram(proc: Pick<NodeJS.Process, "argv" | "execArgv"> = process): Required<LocalProgram> | undefined {
   const entry = proc.argv[1];
   if (!entry) return undefined;
-  return { entry, execArgv: [...proc.execArgv], args: proc.argv.slice(2) };
+  return { entry, execArgv: withoutDebuggerFlags(proc.execArgv), args: proc.argv.slice(2) };
+}
+
+/** The machines named by `inspect` or `BIGMACHINE_INSPECT`; throws kind `invalid` for anything else. */
+export function resolveInspect(option: LocalSystemOptions["inspect"], env: Env = process.env): number[] | "all" {
+  const fromEnv = env[LOCAL_ENV.inspect]?.trim();
+  const wanted = option ?? (fromEnv ? (fromEnv === "all" ? "all" : fromEnv.split(",").map((part) => part.trim())) : []);
+  if (wanted === "all") return "all";
+  const source = option !== undefined ? "inspect" : LOCAL_ENV.inspect;
+  return wanted.map((item) => {
+    const n = typeof item === "number" ? item : /^\d+$/.test(item) ? Number(item) : NaN;
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw errorOf("invalid", `${source} names machines by start order (0, 1, ...) or is "all"; got ${JSON.stringify(item)}`, { severity: "fatal" });
+    }
+    return n;
+  });
 }
 
 /**
@@ -155,7 +186,7 @@ export function envProgram(env: Env = process.env, proc: Pick<NodeJS.Process, "a
 /** Applies defaults and the environment to `options`; throws kind `invalid` for bad values. */
 export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env = process.env): ResolvedLocalOptions {
   const program = options.program
-    ? { entry: options.program.entry, execArgv: options.program.execArgv ?? [], args: options.program.args ?? [] }
+    ? { entry: options.program.entry, execArgv: withoutDebuggerFlags(options.program.execArgv ?? []), args: options.program.args ?? [] }
     : (envProgram(env) ?? ownProgram());
   if (program && !program.entry) throw errorOf("invalid", "program.entry must name the script machines run", { severity: "fatal" });
   const debug = env[LOCAL_ENV.debug]?.trim();
@@ -168,5 +199,6 @@ export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env =
     shutdownGraceMs: positiveInteger("shutdownGraceMs", options.shutdownGraceMs ?? 2_000),
     outputLines: positiveInteger("outputLines", options.outputLines ?? 1_000),
     debug: { enabled: debug !== undefined && debug !== "" && debug !== "0", file: env[LOCAL_ENV.debugLog] || undefined },
+    inspect: resolveInspect(options.inspect, env),
   };
 }

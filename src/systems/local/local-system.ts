@@ -2,9 +2,11 @@
  * @module
  * The local system: each machine is a child process of the driver's own program on this host, serving
  * its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
- * lifeline) and piped output (prefixed to the driver's output and kept for tail), and makes sure none
- * outlives it: shutdown escalates from closing the channel to SIGTERM to SIGKILL, and the driver's exit
- * kills whatever is left.
+ * lifeline) and piped output (prefixed to the driver's output and kept for tail), each the leader of a
+ * process group of its own, and makes sure none outlives it, nor anything its services started:
+ * shutdown escalates from closing the channel to SIGTERM to SIGKILL of each machine's group, a group is
+ * ended once its machine has exited, and the driver's exit kills whatever is left. A machine ends its
+ * own group when it exits and when its driver goes away (`src/util/process-group.ts`).
  */
 import {
   ATTACH_PATH,
@@ -13,6 +15,7 @@ import {
   listen,
   Machine,
   MACHINE_ENV,
+  offerSessionSecret,
   readHostFile,
   SECRET_HEADER,
   toBigmachineError,
@@ -25,13 +28,18 @@ import {
   type SessionInfo,
   type System,
 } from "../../core.ts";
+import { nodeOptionsWithoutDebugger } from "../../util/debugger-flags.ts";
+import { exitWithProcessGroup, signalProcessGroup } from "../../util/process-group.ts";
 import { LOOPBACK_HOST, parseLoopbackAddr } from "./address.ts";
 import { MachineProcess } from "./child.ts";
-import { keepaliveEnv, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
+import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prefixed } from "./output.ts";
+
+/** The node flag of a machine the driver asked to debug: an inspector on a free loopback port. */
+const INSPECTOR_FLAG = `--inspect=${LOOPBACK_HOST}:0`;
 
 /** A System whose machines are child processes of the driver's program on this host. */
 export class LocalSystem implements System {
@@ -42,6 +50,8 @@ export class LocalSystem implements System {
   #secret: string | undefined;
   #client: HttpClient | undefined;
   #failedStarts = 0;
+  /** Machine processes started so far: the start-order number of the next one. */
+  #started = 0;
   #exitHook: (() => void) | undefined;
 
   /** Throws kind `invalid` for bad options (or bad `BIGMACHINE_*` environment values). */
@@ -91,37 +101,49 @@ export class LocalSystem implements System {
     if (!program) {
       throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
     }
-    const env = {
+    const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...keepaliveEnv(this.#options.keepalive),
       [MACHINE_ENV.mode]: "machine",
       [MACHINE_ENV.system]: this.name,
-      [MACHINE_ENV.secret]: secret,
     };
+    // A driver run with an inspector must not hand one to every machine (see config.ts).
+    const nodeOptions = nodeOptionsWithoutDebugger(env.NODE_OPTIONS);
+    if (nodeOptions === undefined) delete env.NODE_OPTIONS;
+    else env.NODE_OPTIONS = nodeOptions;
     this.#installExitHook();
-    const spawned = Array.from({ length: n }, () =>
-      MachineProcess.spawn({
-        program,
+    const spawned = Array.from({ length: n }, () => {
+      const ordinal = this.#started++;
+      const inspect = this.#options.inspect === "all" || this.#options.inspect.includes(ordinal);
+      const proc = MachineProcess.spawn({
+        program: inspect ? { ...program, execArgv: [...program.execArgv, INSPECTOR_FLAG] } : program,
         env,
         output: this.#options.output,
         outputLines: this.#options.outputLines,
         startupTimeoutMs: this.#options.startupTimeoutMs,
+        groupGraceMs: this.#options.shutdownGraceMs,
         signal: options.signal,
-      }),
-    );
+        secret,
+      });
+      if (inspect) {
+        proc.output.note(`bigmachine: machine #${ordinal} starts with an inspector on ${LOOPBACK_HOST}, as ${LOCAL_ENV.inspect} or the inspect option asked; any local user can connect to it and run code in it`);
+        this.event("local:inspector", { ordinal, pid: proc.pid });
+      }
+      return proc;
+    });
     const machines = await Promise.all(spawned.map((proc) => this.#machineOf(proc)));
     if (options.signal?.aborted) throw errorOf("canceled", "starting local machines was canceled", { severity: "fatal", cause: options.signal.reason });
     return machines;
   }
 
-  /** Ends this machine process with `code`. */
+  /** Ends this machine process with `code`, after SIGTERM to what its services started (its process group). */
   exit(code: number): never {
-    process.exit(code);
+    exitWithProcessGroup(code);
   }
 
   /**
    * Ends every machine process still alive: closes its IPC channel (the machine exits), waits the
-   * grace period, sends SIGTERM, waits again, then SIGKILL. Idempotent.
+   * grace period, sends SIGTERM to its process group, waits again, then SIGKILL. Idempotent.
    */
   async shutdown(): Promise<void> {
     const grace = this.#options.shutdownGraceMs;
@@ -133,10 +155,12 @@ export class LocalSystem implements System {
       await Promise.all(left.map((proc) => proc.waitExit(grace)));
       for (const proc of alive()) {
         this.event("local:kill", { pid: proc.pid, signal });
-        proc.kill(signal);
+        proc.killGroup(signal);
       }
     }
     await Promise.all(alive().map((proc) => proc.waitExit(grace)));
+    // Each exit ends what is left of that machine's group; wait for that too.
+    await Promise.all([...this.#processes.values()].map((proc) => proc.waitExit(2 * grace)));
     for (const proc of this.#processes.values()) proc.output.end();
     this.#removeExitHook();
   }
@@ -237,7 +261,10 @@ export class LocalSystem implements System {
     if (this.#exitHook) return;
     // Best effort when the driver exits without shutting down: nothing may outlive it.
     this.#exitHook = () => {
-      for (const proc of this.#processes.values()) proc.kill("SIGKILL");
+      for (const proc of this.#processes.values()) {
+        proc.kill("SIGKILL");
+        if (proc.pid !== undefined) signalProcessGroup(proc.pid, "SIGKILL");
+      }
     };
     process.on("exit", this.#exitHook);
   }
