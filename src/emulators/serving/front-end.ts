@@ -12,6 +12,7 @@
  */
 import http from "node:http";
 import type net from "node:net";
+import { KEEP_ALIVE_TIMEOUT_MS } from "../serve.ts";
 import type { AuthVerdict } from "./auth.ts";
 import { affinityCookieOf, setAffinityCookie } from "./affinity.ts";
 import { PoolClosedError, QueueTimeoutError, StartFailedError, type Lease } from "./pool.ts";
@@ -134,6 +135,8 @@ export async function startFrontEnd(target: FrontEndTarget): Promise<FrontEnd> {
     );
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  // As Google's front ends do (see serve.ts): idle connections are not closed under a reusing client.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
