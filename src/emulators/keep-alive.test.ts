@@ -22,7 +22,7 @@ function keepAliveHeader(url: string): Promise<string | undefined> {
         res.resume();
         res.once("end", () => {
           agent.destroy();
-          resolve(res.headers["keep-alive"]);
+          resolve(res.headers["keep-alive"] as string | undefined);
         });
       })
       .once("error", reject);
