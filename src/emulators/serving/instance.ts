@@ -199,21 +199,26 @@ export class Instance {
         this.state = "ready";
         return;
       }
-      loopbackOnly = found === "loopback-only";
+      loopbackOnly ||= found === "loopback-only";
       if (Date.now() > deadline) {
         await this.stop("did not listen on PORT within the startup timeout", 0);
-        if (loopbackOnly) {
-          throw new Error(
-            `the container listens on 127.0.0.1:${this.port} (loopback) only, so requests cannot reach it; ` +
-              `listen on 0.0.0.0 (all interfaces) on PORT=${this.port}, as Cloud Run requires`,
-          );
-        }
+        if (loopbackOnly) throw new Error(`the container listens on ${this.#loopbackOnly()}`);
         throw new Error(`the container did not listen on PORT=${this.port} within ${o.startupTimeoutMs} ms`);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
     await this.#exited;
-    throw new Error(`the container stopped before listening on PORT=${this.port}: ${this.exit?.reason ?? "stopped"}`);
+    const reason = this.exit?.reason ?? "stopped";
+    if (loopbackOnly) throw new Error(`the container stopped (${reason}) having listened on ${this.#loopbackOnly()}`);
+    throw new Error(`the container stopped before listening on PORT=${this.port}: ${reason}`);
+  }
+
+  /** What is wrong with a container that listens on loopback only, and the fix. */
+  #loopbackOnly(): string {
+    return (
+      `127.0.0.1:${this.port} (loopback) only, so requests cannot reach it; ` +
+      `listen on 0.0.0.0 (all interfaces) on PORT=${this.port}, as Cloud Run requires`
+    );
   }
 
   /** Kills the instance, as Cloud Run does, once its processes and files outgrow `limitBytes`. */

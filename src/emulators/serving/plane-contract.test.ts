@@ -177,4 +177,17 @@ describe("listening on loopback only", () => {
       expect((failed as Error).message).toMatch(/listens on 127\.0\.0\.1:\d+ \(loopback\) only.*listen on 0\.0\.0\.0/);
     }
   });
+
+  it("is named even when the container gives up and exits before the startup timeout", async () => {
+    h = await startHarness({ startupTimeoutMs: 60_000, shutdownGraceMs: 300 });
+    // The fixture exits on its own a moment after listening on loopback (as a worker that idles out would).
+    const failed = await h.plane.deploy(runService("quitter", { env: { FIXTURE_HOST: "127.0.0.1", FIXTURE_EXIT_AFTER_MS: "500" } })).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toMatchObject({ reason: "HEALTH_CHECK_CONTAINER_ERROR" });
+    if ((await instanceAddress()) === PROBE_ADDRESS) {
+      expect((failed as Error).message).toMatch(/stopped \(exited with code 0\) having listened on 127\.0\.0\.1:\d+ \(loopback\) only/);
+    }
+  });
 });
