@@ -34,7 +34,8 @@ export async function createInstanceFiles(): Promise<InstanceFiles> {
     home,
     tmp,
     bytesUsed: () => folderBytes(root),
-    remove: () => (removing ??= rm(root, { recursive: true, force: true }).catch(() => undefined)),
+    // Retried: the last processes of a killed group may still be writing as the folder goes.
+    remove: () => (removing ??= rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined)),
   };
 }
 
