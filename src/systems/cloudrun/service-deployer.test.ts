@@ -15,7 +15,7 @@ import { MANAGED_LABEL, resolveServiceOptions, workerServiceSpec, type RunServic
 
 const IMAGE = "deployer-test:1";
 // A container that listens on $PORT and says which revision it is and whether it holds a deployment key.
-const SERVER = `require("node:http").createServer((_, res) => res.end(JSON.stringify({ revision: process.env.K_REVISION, hasKey: Boolean(process.env.${DEPLOYMENT_KEY_ENV}) }))).listen(Number(process.env.PORT), "127.0.0.1")`;
+const SERVER = `require("node:http").createServer((_, res) => res.end(JSON.stringify({ revision: process.env.K_REVISION, hasKey: Boolean(process.env.${DEPLOYMENT_KEY_ENV}) }))).listen(Number(process.env.PORT), "0.0.0.0")`;
 const FAST = { pollIntervalMs: 20, readyTimeoutMs: 20_000 };
 
 describe("ensureService and grantInvoker against the emulators", () => {
