@@ -120,7 +120,7 @@ describe("the Cloud Run System under faults", () => {
     emulated.emulators.serving.killInstance(instance.id);
     await m.waitFor("stopped");
     expect(m.err?.kind).toBe("unavailable");
-    expect(m.err?.message).toMatch(/lost|exited|ended|killed/);
+    expect(m.err?.message).toMatch(/lost: no tunnel to machine/);
     expect(processAlive(instance.pid!)).toBe(false);
   });
 
