@@ -233,17 +233,18 @@ async function fileDigest(file: string): Promise<string | undefined> {
 
 /**
  * Throws kind `precondition` unless `dir` is a folder owned by this process's user and not writable by
- * its group or by others. Platforms without user ids (Windows) skip the owner check.
+ * its group or by others; `what` names the folder in the message. Platforms without user ids (Windows)
+ * skip the owner check.
  */
-function checkPrivateFolder(dir: string): void {
+export function checkPrivateFolder(dir: string, what = "the program store"): void {
   const stat = statSync(dir);
-  if (!stat.isDirectory()) throw errorOf("precondition", `the program store ${dir} is not a folder`, { severity: "fatal" });
+  if (!stat.isDirectory()) throw errorOf("precondition", `${what} ${dir} is not a folder`, { severity: "fatal" });
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
-    throw errorOf("precondition", `the program store ${dir} is owned by user ${stat.uid}, not by this process's user ${uid}; refusing it, since its owner could change the programs machines run`, { severity: "fatal" });
+    throw errorOf("precondition", `${what} ${dir} is owned by user ${stat.uid}, not by this process's user ${uid}; refusing it, since its owner could change the programs machines run`, { severity: "fatal" });
   }
   if (uid !== undefined && (stat.mode & 0o022) !== 0) {
     const mode = (stat.mode & 0o7777).toString(8).padStart(4, "0");
-    throw errorOf("precondition", `the program store ${dir} is writable by its group or by others (mode ${mode}); refusing it, since they could change the programs machines run (make it 0700)`, { severity: "fatal" });
+    throw errorOf("precondition", `${what} ${dir} is writable by its group or by others (mode ${mode}); refusing it, since they could change the programs machines run (make it 0700)`, { severity: "fatal" });
   }
 }

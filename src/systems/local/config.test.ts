@@ -71,9 +71,9 @@ describe("resolveLocalOptions", () => {
     expect(envProgram({ [LOCAL_ENV.program]: "" }, proc)).toBeUndefined();
     expect(envProgram({}, proc)).toBeUndefined();
     const env = { [LOCAL_ENV.program]: "/store/abc.mjs" };
-    expect(resolveLocalOptions({ output: false }, env).program).toMatchObject({ entry: "/store/abc.mjs", execArgv: [] });
+    expect(resolveLocalOptions({ output: false }, env).program).toMatchObject({ source: { entry: "/store/abc.mjs", execArgv: [] }, bundle: "never" });
     // An explicit program still wins over the environment.
-    expect(resolveLocalOptions({ program: { entry: "m.ts" }, output: false }, env).program?.entry).toBe("m.ts");
+    expect(resolveLocalOptions({ program: { entry: "m.ts" }, output: false }, env).program?.source.entry).toBe("m.ts");
   });
 
   it("fills in an explicit program and reads the startup timeout and debug switches from the environment", () => {
@@ -81,7 +81,7 @@ describe("resolveLocalOptions", () => {
       { program: { entry: "m.ts" }, output: false },
       { [LOCAL_ENV.startupTimeoutMs]: "1234", [LOCAL_ENV.debug]: "1", [LOCAL_ENV.debugLog]: "events.log" },
     );
-    expect(resolved.program).toEqual({ entry: "m.ts", execArgv: [], args: [] });
+    expect(resolved.program).toEqual({ source: { entry: "m.ts", execArgv: [], args: [] }, bundle: "never" });
     expect(resolved.startupTimeoutMs).toBe(1_234);
     expect(resolved.output).toBe(false);
     expect(resolved.debug).toEqual({ enabled: true, file: "events.log" });
@@ -105,7 +105,7 @@ describe("debugger flags", () => {
 
   it("are taken out of an explicit program too", () => {
     const options = resolveLocalOptions({ program: { entry: "/app/m.js", execArgv: ["--inspect=0", "--max-old-space-size=512"] } }, {});
-    expect(options.program?.execArgv).toEqual(["--max-old-space-size=512"]);
+    expect(options.program?.source.execArgv).toEqual(["--max-old-space-size=512"]);
   });
 
   it("name which machines get an inspector, from the options or BIGMACHINE_INSPECT", () => {
