@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     setupFiles: ["test/setup/no-google.ts"],
+    globalSetup: ["test/setup/bundle-cache.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Process-spawning suites compete for 2 cores; a few files at a time keeps them honest.

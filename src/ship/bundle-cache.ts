@@ -124,7 +124,7 @@ export class BundleCache {
     const bundle = await bundleProgram({ entry: resolved, sourceMap: true, cache: false });
     const file = await this.#store.put(bundle.code, bundle.digest);
     if (key !== undefined) {
-      const witness = await witnessOf(bundle.inputs).catch(() => undefined);
+      const witness = await witnessOf(bundle.inputs, bundle.root).catch(() => undefined);
       if (witness) await this.#record({ version: MANIFEST_VERSION, key, entry: bundle.entry, digest: bundle.digest, warnings: bundle.warnings, witness }, startedAt);
     }
     return { file, digest: bundle.digest, entry: bundle.entry, warnings: bundle.warnings, reused: false };

@@ -52,6 +52,8 @@ export interface ProgramBundle {
   warnings: string[];
   /** The absolute paths of the files bundled: the entry and every module it imports, dependencies included. */
   inputs: string[];
+  /** The entry's package root (the nearest folder with a package.json), which paths in the bundle are relative to. */
+  root: string;
 }
 
 const bundles = new Map<string, Promise<ProgramBundle>>();
@@ -154,5 +156,5 @@ async function build(entry: string, sourceMap: boolean): Promise<ProgramBundle> 
     // Virtual modules (the CommonJS globals) are named `namespace:path`; files are paths relative to the root.
     .filter((input) => !/^[a-z][a-z0-9-]+:/i.test(input))
     .map((input) => path.resolve(root, input));
-  return { code, digest: programDigest(code), bytes: code.byteLength, entry, warnings: result.warnings.map(describeMessage), inputs };
+  return { code, digest: programDigest(code), bytes: code.byteLength, entry, warnings: result.warnings.map(describeMessage), inputs, root };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
-import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveKeepalive, resolveLocalOptions } from "./config.ts";
+import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveBundleMode, resolveKeepalive, resolveLocalOptions, resolveProgram } from "./config.ts";
 
 function thrown(f: () => unknown): unknown {
   try {
@@ -93,6 +93,45 @@ describe("resolveLocalOptions", () => {
     expect(isKind(thrown(() => resolveLocalOptions({ maxprocs: 0 }, {})), "invalid")).toBe(true);
     expect(isKind(thrown(() => resolveLocalOptions({ outputLines: 1.5 }, {})), "invalid")).toBe(true);
     expect(isKind(thrown(() => resolveLocalOptions({ program: { entry: "" } }, {})), "invalid")).toBe(true);
+  });
+});
+
+describe("the bundle mode", () => {
+  const driver = { argv: ["node", "/app/driver.ts", "--n", "3"], execArgv: ["--import", "tsx"] };
+
+  it("bundles the driver's own program unless told otherwise, by the option first, then BIGMACHINE_LOCAL_BUNDLE", () => {
+    expect(resolveProgram({}, {}, driver)).toEqual({ source: { entry: "/app/driver.ts", execArgv: ["--import", "tsx"], args: ["--n", "3"] }, bundle: "auto" });
+    expect(resolveProgram({}, { [LOCAL_ENV.bundle]: "never" }, driver)?.bundle).toBe("never");
+    expect(resolveProgram({ bundle: "always" }, { [LOCAL_ENV.bundle]: "never" }, driver)?.bundle).toBe("always");
+  });
+
+  it("runs an explicit program as given unless asked, and the environment's script always as is", () => {
+    expect(resolveProgram({ program: { entry: "/app/m.ts", execArgv: ["--import", "tsx"] } }, {}, driver)?.bundle).toBe("never");
+    expect(resolveProgram({ program: { entry: "/app/m.ts" }, bundle: "auto" }, {}, driver)?.bundle).toBe("auto");
+    expect(resolveProgram({ program: { entry: "/app/m.ts" } }, { [LOCAL_ENV.bundle]: "auto" }, driver)?.bundle).toBe("auto");
+    const env = { [LOCAL_ENV.program]: "/store/abc.mjs", [LOCAL_ENV.bundle]: "always" };
+    expect(resolveProgram({}, env, driver)).toEqual({ source: { entry: "/store/abc.mjs", execArgv: [], args: ["--n", "3"] }, bundle: "never" });
+  });
+
+  it("has no program without an entry script", () => {
+    expect(resolveProgram({}, {}, { argv: ["node"], execArgv: [] })).toBeUndefined();
+  });
+
+  it("refuses anything but auto, always and never, naming where it came from", () => {
+    expect(resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: " always " })).toBe("always");
+    expect(resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: "" })).toBeUndefined();
+    const fromEnv = thrown(() => resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: "yes" })) as Error;
+    expect(isKind(fromEnv, "invalid")).toBe(true);
+    expect(fromEnv.message).toContain(LOCAL_ENV.bundle);
+    const fromOption = thrown(() => resolveLocalOptions({ bundle: "sometimes" as never }, {})) as Error;
+    expect(isKind(fromOption, "invalid")).toBe(true);
+    expect(fromOption.message).toMatch(/^bundle must be one of auto, always, never/);
+  });
+
+  it("keeps bundles where the option, then BIGMACHINE_CACHE_DIR, says; else in the default folder", () => {
+    expect(resolveLocalOptions({ cacheDir: "/a" }, { [LOCAL_ENV.cacheDir]: "/b" }).cacheDir).toBe("/a");
+    expect(resolveLocalOptions({}, { [LOCAL_ENV.cacheDir]: "/b" }).cacheDir).toBe("/b");
+    expect(resolveLocalOptions({}, {}).cacheDir).toBeUndefined();
   });
 });
 

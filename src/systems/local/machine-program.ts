@@ -72,7 +72,7 @@ export async function prepareProgram(choice: ProgramChoice, options: PrepareOpti
   } catch (err) {
     const reason = toBigmachineError(err);
     if (choice.bundle === "always") throw bundleError(source.entry, reason);
-    options.notice(`bigmachine: machines run ${source.entry} as given, not bundled: ${firstLine(reason.message)} (${LOCAL_ENV.bundle}=never skips bundling)`);
+    options.notice(`bigmachine: machines run ${source.entry} as given, not from its bundle: ${headline(reason.message)} (${LOCAL_ENV.bundle}=never skips bundling)`);
     return asGiven;
   }
 }
@@ -85,7 +85,7 @@ async function openCache(options: PrepareOptions) {
   } catch (err) {
     throw errorOf("not-supported", `bundling is not available in this program (is it itself a bundle?): ${(err as Error).message}`, { severity: "fatal", cause: err });
   }
-  return cacheModule.openBundleCache(options.cacheDir, (err) => options.notice(`bigmachine: bundles of the program last only this run: ${firstLine(err.message)}`));
+  return cacheModule.openBundleCache(options.cacheDir, (err) => options.notice(`bigmachine: bundles of the program last only this run: ${headline(err.message)}`));
 }
 
 function bundleError(entry: string, reason: BigmachineError): BigmachineError {
@@ -93,8 +93,8 @@ function bundleError(entry: string, reason: BigmachineError): BigmachineError {
   return errorOf(reason.kind, `cannot bundle ${entry} for local machines: ${reason.message}`, { severity: "fatal", cause: reason });
 }
 
-function firstLine(text: string): string {
+/** One line for a notice: the first cause a bundler error lists (file:line: text), else the first line. */
+function headline(text: string): string {
   const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-  // The bundler's message is a headline and a list of causes: name the first cause too.
-  return lines.length > 1 && lines[1].startsWith("- ") ? `${lines[0]} ${lines[1].slice(2)}` : (lines[0] ?? "");
+  return lines.length > 1 && lines[1].startsWith("- ") ? lines[1].slice(2) : (lines[0] ?? "");
 }
