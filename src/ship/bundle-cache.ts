@@ -73,6 +73,15 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
   return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(home, ".cache"), "bigmachine");
 }
 
+/** The witness of a bundle, or undefined when it cannot be made (then the bundle is not recorded). */
+function witnessOrUndefined(inputs: string[], root: string): Witness | undefined {
+  try {
+    return witnessOf(inputs, root);
+  } catch {
+    return undefined;
+  }
+}
+
 let bundlerDigest: string | undefined;
 
 /** The digest of the esbuild version and of bigmachine's bundling code, read from its source files. */
@@ -124,7 +133,7 @@ export class BundleCache {
     const bundle = await bundleProgram({ entry: resolved, sourceMap: true, cache: false });
     const file = await this.#store.put(bundle.code, bundle.digest);
     if (key !== undefined) {
-      const witness = await witnessOf(bundle.inputs, bundle.root).catch(() => undefined);
+      const witness = witnessOrUndefined(bundle.inputs, bundle.root);
       if (witness) await this.#record({ version: MANIFEST_VERSION, key, entry: bundle.entry, digest: bundle.digest, warnings: bundle.warnings, witness }, startedAt);
     }
     return { file, digest: bundle.digest, entry: bundle.entry, warnings: bundle.warnings, reused: false };
@@ -157,7 +166,7 @@ export class BundleCache {
   async #lookup(key: string, entry: string): Promise<CachedBundle | undefined> {
     const manifest = await this.#readManifest(key);
     if (!manifest || manifest.version !== MANIFEST_VERSION || manifest.key !== key || manifest.entry !== entry || !isProgramDigest(manifest.digest)) return undefined;
-    if (!(await witnessHolds(manifest.witness))) return undefined;
+    if (!witnessHolds(manifest.witness)) return undefined;
     try {
       const file = await this.#store.verifiedPath(manifest.digest);
       return { file, digest: manifest.digest, entry, warnings: manifest.warnings ?? [], reused: true };
@@ -169,7 +178,7 @@ export class BundleCache {
 
   /** Records `manifest` (atomically, on disk) unless its sources changed too recently; drops manifests of evicted bundles. */
   async #record(manifest: Manifest, startedAt: number): Promise<void> {
-    if ((await lastChangeMs(manifest.witness)) >= startedAt - RACY_MS) return;
+    if (lastChangeMs(manifest.witness) >= startedAt - RACY_MS) return;
     if (!this.persistent) {
       this.#inMemory.set(manifest.key, manifest);
       return;

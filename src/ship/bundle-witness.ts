@@ -17,18 +17,28 @@
  * Folders above the package root are watched only for those: they are often busy (a home folder, the
  * temporary folder), and nothing else in them steers a build. A witness holds when everything it
  * records is unchanged. A folder's time does not move when a file in it is rewritten in place, which is
- * why files are compared by content.
+ * why files are compared by content: a file whose size, modification time (in nanoseconds) and inode
+ * are all as recorded is taken as unchanged without reading it (as git does), and any other is hashed.
+ * The checks are synchronous: a few hundred `stat` calls take a few milliseconds, while the same work
+ * through the thread pool took several times that on a busy host.
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { errorOf } from "../errors.ts";
 
+/** A file as recorded: its content's SHA-256 (hex), and what `stat` said of it then. */
+export interface FileRecord {
+  hash: string;
+  /** `size:mtimeNs:ino`. */
+  stat: string;
+}
+
 /** What a bundle was made from, by absolute path. */
 export interface Witness {
-  /** SHA-256 (hex) of each file's content, or null where there was no such file. */
-  files: Record<string, string | null>;
+  /** Each file, or null where there was no such file. */
+  files: Record<string, FileRecord | null>;
   /** Each folder's modification time in nanoseconds, or null where there was no such folder. */
   dirs: Record<string, string | null>;
 }
@@ -36,25 +46,44 @@ export interface Witness {
 /** Files in a folder that steer resolution and compilation of the files below it. */
 const CONFIG_FILES = ["package.json", "tsconfig.json", "jsconfig.json"];
 
-/** The SHA-256 (hex) of a file's content; null when there is no such file. */
-async function fileHash(file: string): Promise<string | null> {
+/** What `stat` says of `p`; null when there is nothing there. */
+function statOrNull(p: string): BigIntStats | null {
   try {
-    return createHash("sha256").update(await readFile(file)).digest("hex");
+    return statSync(p, { bigint: true });
   } catch (err) {
     if (isMissing(err)) return null;
     throw err;
   }
 }
 
+/** What `stat` says of a file, or null when there is no such file (or it is not a file). */
+function fileStat(file: string): BigIntStats | null {
+  const s = statOrNull(file);
+  return s?.isFile() ? s : null;
+}
+
+function statKey(s: BigIntStats): string {
+  return `${s.size}:${s.mtimeNs}:${s.ino}`;
+}
+
+/** A file's record; null when there is no such file. */
+function fileRecord(file: string): FileRecord | null {
+  const s = fileStat(file);
+  if (!s) return null;
+  return { hash: createHash("sha256").update(readFileSync(file)).digest("hex"), stat: statKey(s) };
+}
+
+/** Whether `file` is as `record` says: absent, or with the same `stat`, or else the same content. */
+function fileMatches(file: string, record: FileRecord | null): boolean {
+  const s = fileStat(file);
+  if (!s || !record) return !s && !record;
+  return statKey(s) === record.stat || createHash("sha256").update(readFileSync(file)).digest("hex") === record.hash;
+}
+
 /** A folder's modification time in nanoseconds; null when there is no such folder. */
-async function dirTime(dir: string): Promise<string | null> {
-  try {
-    const s = await stat(dir, { bigint: true });
-    return s.isDirectory() ? s.mtimeNs.toString() : null;
-  } catch (err) {
-    if (isMissing(err)) return null;
-    throw err;
-  }
+function dirTime(dir: string): string | null {
+  const s = statOrNull(dir);
+  return s?.isDirectory() ? s.mtimeNs.toString() : null;
 }
 
 function isMissing(err: unknown): boolean {
@@ -69,9 +98,9 @@ function within(dir: string, root: string): boolean {
 }
 
 /** The `@scope` folders of the `node_modules` folder `modules`; none when it does not exist. */
-async function scopeFolders(modules: string): Promise<string[]> {
+function scopeFolders(modules: string): string[] {
   try {
-    const entries = await readdir(modules, { withFileTypes: true });
+    const entries = readdirSync(modules, { withFileTypes: true });
     return entries.filter((e) => e.name.startsWith("@") && e.isDirectory()).map((e) => path.join(modules, e.name));
   } catch (err) {
     if (isMissing(err)) return [];
@@ -106,7 +135,7 @@ function extendedConfigs(config: string, text: string): string[] {
  * package root is `root`. Rejects when a file bundled cannot be read or a tsconfig extends something
  * that cannot be found: such a bundle is not recorded.
  */
-export async function witnessOf(inputs: string[], root: string): Promise<Witness> {
+export function witnessOf(inputs: string[], root: string): Witness {
   const watched = new Set<string>();
   const above = new Set<string>();
   for (const input of inputs) {
@@ -119,32 +148,32 @@ export async function witnessOf(inputs: string[], root: string): Promise<Witness
   for (const dir of watched) above.delete(dir);
   const folders = [...watched, ...above];
   const modules = folders.map((dir) => path.join(dir, "node_modules"));
-  const scopes = (await Promise.all(modules.map(scopeFolders))).flat();
+  const scopes = modules.flatMap(scopeFolders);
 
   const dirs: Record<string, string | null> = {};
-  for (const dir of [...watched, ...modules, ...scopes]) dirs[dir] = await dirTime(dir);
+  for (const dir of [...watched, ...modules, ...scopes]) dirs[dir] = dirTime(dir);
 
-  const files: Record<string, string | null> = {};
+  const files: Record<string, FileRecord | null> = {};
   /** Records `file`; a TypeScript config also records what it extends. */
-  const add = async (file: string, required: boolean, tsconfig: boolean): Promise<void> => {
+  const add = (file: string, required: boolean, tsconfig: boolean): void => {
     if (file in files) return;
-    const hash = await fileHash(file);
-    if (hash === null && required) throw errorOf("not-exist", `${file} was bundled but cannot be read`, { severity: "fatal" });
-    files[file] = hash;
-    if (hash === null || !tsconfig) return;
-    for (const extended of extendedConfigs(file, await readFile(file, "utf8"))) await add(extended, true, true);
+    const record = fileRecord(file);
+    if (record === null && required) throw errorOf("not-exist", `${file} was bundled but cannot be read`, { severity: "fatal" });
+    files[file] = record;
+    if (record === null || !tsconfig) return;
+    for (const extended of extendedConfigs(file, readFileSync(file, "utf8"))) add(extended, true, true);
   };
-  for (const input of inputs) await add(input, true, false);
-  for (const dir of folders) for (const name of CONFIG_FILES) await add(path.join(dir, name), false, name !== "package.json");
+  for (const input of inputs) add(input, true, false);
+  for (const dir of folders) for (const name of CONFIG_FILES) add(path.join(dir, name), false, name !== "package.json");
   return { files, dirs };
 }
 
-/** Whether nothing `witness` records has changed. Never rejects: anything unreadable counts as a change. */
-export async function witnessHolds(witness: Witness): Promise<boolean> {
+/** Whether nothing `witness` records has changed. Never throws: anything unreadable counts as a change. */
+export function witnessHolds(witness: Witness): boolean {
   try {
-    for (const [dir, time] of Object.entries(witness.dirs)) if ((await dirTime(dir)) !== time) return false;
-    const hashes = await Promise.all(Object.keys(witness.files).map(fileHash));
-    return Object.values(witness.files).every((hash, i) => hashes[i] === hash);
+    for (const [dir, time] of Object.entries(witness.dirs)) if (dirTime(dir) !== time) return false;
+    for (const [file, record] of Object.entries(witness.files)) if (!fileMatches(file, record)) return false;
+    return true;
   } catch {
     return false;
   }
@@ -155,16 +184,7 @@ export async function witnessHolds(witness: Witness): Promise<boolean> {
  * shortly before or while it was made may hold the old content under the new content's witness, so
  * such a bundle is not recorded (as git does with files changed within its clock's resolution).
  */
-export async function lastChangeMs(witness: Witness): Promise<number> {
+export function lastChangeMs(witness: Witness): number {
   const recorded = [...Object.entries(witness.files), ...Object.entries(witness.dirs)].filter(([, value]) => value !== null).map(([p]) => p);
-  const times = await Promise.all(
-    recorded.map(async (p) => {
-      try {
-        return (await stat(p)).mtimeMs;
-      } catch {
-        return 0;
-      }
-    }),
-  );
-  return Math.max(0, ...times);
+  return Math.max(0, ...recorded.map((p) => Number((statOrNull(p)?.mtimeNs ?? 0n) / 1_000_000n)));
 }
