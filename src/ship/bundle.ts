@@ -23,7 +23,7 @@ import { errorOf, toBigmachineError } from "../errors.ts";
 import { buildMessages, describeMessage, unbundlableError } from "./bundle-error.ts";
 import { programDigest } from "./digest.ts";
 import { driverOnlyPlugin } from "./driver-only.ts";
-import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER } from "./esm-interop.ts";
+import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER, runtimeAddonLoaderPlugin } from "./esm-interop.ts";
 
 /** Options for {@link bundleProgram}. */
 export interface BundleOptions {
@@ -136,7 +136,7 @@ async function build(entry: string, sourceMap: boolean): Promise<ProgramBundle> 
       keepNames: true,
       banner: { js: REQUIRE_BANNER },
       inject: [CJS_GLOBALS_MODULE],
-      plugins: [driverOnlyPlugin(root), cjsGlobalsPlugin(), nativeAddonPlugin()],
+      plugins: [driverOnlyPlugin(root), cjsGlobalsPlugin(), nativeAddonPlugin(), runtimeAddonLoaderPlugin()],
       // See the lazy import above: the bundler is a native binary, and machines never need it.
       external: ["esbuild"],
       metafile: true,

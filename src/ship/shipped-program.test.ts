@@ -141,7 +141,7 @@ describe("a shipped program", () => {
     const report = reportOf(await runDriver([...TSX, DRIVER], process.cwd(), { [LOCAL_ENV.cacheDir]: join(root, "cache") }));
     expect(report.driver).toEqual({ entry: DRIVER, execArgv: TSX });
     expect(report.facts.entry.startsWith(join(root, "cache", "programs"))).toBe(true);
-    expect(report.facts.execArgv).toEqual(["--enable-source-maps"]);
+    expect(report.facts.execArgv).toEqual(["--require", fileURLToPath(new URL("../systems/local/bundle-stack-traces.cjs", import.meta.url))]);
     expect(report.facts.nodeOptions).not.toMatch(/tsx/);
     // The machine ran the same code as the stored shipped form, with a source map after it.
     const shipped = readFileSync(stored, "utf8");

@@ -14,6 +14,7 @@ import { Debuggee } from "./fixtures/services.ts";
 import { fixture, processAlive, testLocalSystem, TSX, waitUntil } from "./helpers.ts";
 
 const SERVICES = fileURLToPath(new URL("../fixtures/services.ts", import.meta.url));
+const BUNDLED_FLAGS = ["--require", fileURLToPath(new URL("../../src/systems/local/bundle-stack-traces.cjs", import.meta.url))];
 
 /** The 1-based line of `text` in `file`. */
 function lineOf(file: string, text: string): number {
@@ -30,15 +31,15 @@ describe("machines run from their program's bundle", () => {
     session = undefined;
   });
 
-  it("run the bundle under plain node with source maps, without the program's loader", async () => {
+  it("run the bundle under plain node with the stack-trace preload, without the program's loader", async () => {
     const system = testLocalSystem({ bundle: "always" });
     session = await start({ system });
     const program = await system.machineProgram();
-    expect(program).toMatchObject({ bundled: true, source: fixture("machine.ts"), execArgv: ["--enable-source-maps"] });
+    expect(program).toMatchObject({ bundled: true, source: fixture("machine.ts"), execArgv: BUNDLED_FLAGS });
     const [m] = await session.startMachines(1, { services: { Debuggee: new Debuggee() } });
     const debuggee = m.service<Debuggee>("Debuggee");
     expect(await debuggee.entry()).toBe(program.entry);
-    expect(await debuggee.execArgv()).toEqual(["--enable-source-maps"]);
+    expect(await debuggee.execArgv()).toEqual(BUNDLED_FLAGS);
     // The bundle is the shipped form's code with a source map: one ES module file, no TypeScript.
     const code = readFileSync(program.entry, "utf8");
     expect(code).toContain("//# sourceMappingURL=data:application/json;base64,");

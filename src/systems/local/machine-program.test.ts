@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
 import { LOCAL_ENV, type ProgramChoice } from "./config.ts";
-import { isPackageScript, prepareProgram, SOURCE_MAPS_FLAG } from "./machine-program.ts";
+import { isPackageScript, prepareProgram, STACK_TRACES_PRELOAD } from "./machine-program.ts";
 
 function shipFixture(name: string): string {
   return fileURLToPath(new URL(`../../ship/fixtures/${name}`, import.meta.url));
@@ -38,10 +38,10 @@ describe("prepareProgram", () => {
     expect(program).toEqual({ entry: shipFixture("hello.ts"), execArgv: ["--import", "tsx", "--max-old-space-size=256"], args: ["--n", "2"], source: shipFixture("hello.ts"), bundled: false });
   });
 
-  it("runs the bundle with plain node, source maps and the program's other flags and arguments", async () => {
+  it("runs the bundle with plain node, the stack-trace preload and the program's other flags and arguments", async () => {
     notices.length = 0;
     const program = await prepareProgram(choice(shipFixture("hello.ts"), "auto"), options());
-    expect(program).toMatchObject({ execArgv: ["--max-old-space-size=256", SOURCE_MAPS_FLAG], args: ["--n", "2"], source: shipFixture("hello.ts"), bundled: true });
+    expect(program).toMatchObject({ execArgv: ["--max-old-space-size=256", "--require", STACK_TRACES_PRELOAD], args: ["--n", "2"], source: shipFixture("hello.ts"), bundled: true });
     expect(program.entry.startsWith(cacheDir)).toBe(true);
     expect(program.digest).toMatch(/^sha256:/);
     expect(notices).toEqual([]);

@@ -4,7 +4,10 @@
  *
  * A bundle is the one ES module file `bundleProgram` makes for Cloud Run workers (driver-only modules
  * left out), with an inline source map naming the program's own files, run as
- * `node --enable-source-maps BUNDLE ARGS`. Machines then start without a TypeScript loader and without
+ * `node --require bundle-stack-traces.cjs BUNDLE ARGS`: the preload makes stack traces name the
+ * program's files and lines, reading the map only when a stack is first formatted (node's own
+ * `--enable-source-maps` reads it at start, for a fifth or so of the machine's start-up CPU; measured in
+ * docs/performance.md). Machines then start without a TypeScript loader and without
  * resolving and transforming the program's module graph again, which is most of what a machine costs
  * to start from source, and they run what a worker would run. Bundles are kept across runs in a private
  * cache folder and reused while nothing they were made from has changed (`src/ship/bundle-cache.ts`).
@@ -15,13 +18,19 @@
  * program and runs as given, silently. In `always` mode either is an error.
  */
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { BigmachineError, errorOf, toBigmachineError } from "../../core.ts";
 import type { LocalProgram, ProgramChoice } from "./config.ts";
 import { LOCAL_ENV } from "./config.ts";
 import { withoutModuleLoaders } from "./node-flags.ts";
 
-/** The node flag that makes a bundled machine's stack traces name the program's own files. */
-export const SOURCE_MAPS_FLAG = "--enable-source-maps";
+/** The preload that makes a bundled machine's stack traces name the program's own files (see its doc). */
+export const STACK_TRACES_PRELOAD = fileURLToPath(new URL("./bundle-stack-traces.cjs", import.meta.url));
+
+/** The node flags of a machine that runs a bundle: the program's own, less module loaders, and the preload. */
+export function bundledNodeFlags(execArgv: readonly string[]): string[] {
+  return [...withoutModuleLoaders(execArgv), "--require", STACK_TRACES_PRELOAD];
+}
 
 /** A program ready to fork. */
 export interface RunnableProgram extends Required<LocalProgram> {
@@ -62,7 +71,7 @@ export async function prepareProgram(choice: ProgramChoice, options: PrepareOpti
     const bundle = await cache.bundle(source.entry);
     return {
       entry: bundle.file,
-      execArgv: [...withoutModuleLoaders(source.execArgv), SOURCE_MAPS_FLAG],
+      execArgv: bundledNodeFlags(source.execArgv),
       args: source.args,
       source: bundle.entry,
       bundled: true,
