@@ -13,25 +13,27 @@
  */
 "use strict";
 
-const { readFileSync, realpathSync } = require("node:fs");
-const { SourceMap } = require("node:module");
-const { fileURLToPath, pathToFileURL } = require("node:url");
-
+// Everything but this file's own code is loaded when the first stack trace is formatted, not at start.
 const MAP_COMMENT = "//# sourceMappingURL=data:application/json;base64,";
 
 const bundlePath = process.argv[1];
-/** How V8 names the bundle in frames: by URL, of the path as given or as node resolved it. */
-const bundleNames = new Set();
-if (bundlePath) {
-  bundleNames.add(bundlePath);
-  bundleNames.add(pathToFileURL(bundlePath).href);
-  try {
-    bundleNames.add(pathToFileURL(realpathSync(bundlePath)).href);
-  } catch {
-    // Named as given, then.
+
+/** How V8 names the bundle in frames: its path, its file URL, and that of its real path. */
+let bundleNames;
+
+function isBundle(file) {
+  if (!bundleNames) {
+    const { realpathSync } = require("node:fs");
+    const { pathToFileURL } = require("node:url");
+    bundleNames = new Set([bundlePath, pathToFileURL(bundlePath).href]);
+    try {
+      bundleNames.add(pathToFileURL(realpathSync(bundlePath)).href);
+    } catch {
+      // Named as given, then.
+    }
   }
+  return bundleNames.has(file);
 }
-const bundleUrl = bundlePath ? pathToFileURL(bundlePath).href : undefined;
 
 /** The bundle's source map and the root its sources are relative to; null once it proved unreadable. */
 let loaded;
@@ -40,6 +42,8 @@ function sourceMap() {
   if (loaded !== undefined) return loaded;
   loaded = null;
   try {
+    const { readFileSync } = require("node:fs");
+    const { SourceMap } = require("node:module");
     const text = readFileSync(bundlePath, "utf8");
     const at = text.lastIndexOf(MAP_COMMENT);
     if (at < 0) return loaded;
@@ -53,9 +57,10 @@ function sourceMap() {
 
 /** Where `source` (relative to the map's root) is, as node prints it: a path for files. */
 function originalFile(root, source) {
+  const { fileURLToPath, pathToFileURL } = require("node:url");
   let url;
   try {
-    url = new URL(source, root || bundleUrl).href;
+    url = new URL(source, root || pathToFileURL(bundlePath).href).href;
   } catch {
     return source;
   }
@@ -65,7 +70,7 @@ function originalFile(root, source) {
 function frame(callSite) {
   const text = String(callSite);
   const file = callSite.getFileName();
-  if (!bundleNames.has(file)) return text;
+  if (!isBundle(file)) return text;
   const line = callSite.getLineNumber();
   const column = callSite.getColumnNumber();
   const mapped = line && column ? sourceMap() : null;
@@ -89,7 +94,7 @@ function nodeDefault(prepare) {
   return prepare === undefined || prepare.name === "ErrorPrepareStackTrace";
 }
 
-if (bundleUrl && nodeDefault(Error.prepareStackTrace)) {
+if (bundlePath && nodeDefault(Error.prepareStackTrace)) {
   Error.prepareStackTrace = (error, callSites) => {
     let frames;
     try {
