@@ -1,7 +1,7 @@
 /**
  * @module
- * The local system: each machine is a child process of the driver's own program on this host, serving
- * its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
+ * The local system: each machine is a child process of the driver's own program on this host (by
+ * default its bundle, see machine-program.ts), serving its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
  * lifeline) and piped output (prefixed to the driver's output and kept for tail), each the leader of a
  * process group of its own, and makes sure none outlives it, nor anything its services started:
  * shutdown escalates from closing the channel to SIGTERM to SIGKILL of each machine's group, a group is
@@ -128,7 +128,8 @@ export class LocalSystem implements System {
    * stays silent past the startup timeout still yields a machine, stopped at once with the reason
    * (its exit code or signal and its last stderr lines, or the timeout). Rejects with kind `canceled`
    * if `signal` aborts (the processes are killed), `precondition` before `init`, `invalid` without a
-   * program to run.
+   * program to run, and with the bundler's error when the program must be bundled and cannot be (see
+   * {@link machineProgram}).
    */
   async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
     const secret = this.#requireSecret();
