@@ -7,8 +7,12 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   emulators: {
-    summary: "run the Cloud Run and Cloud Logging emulators until interrupted",
-    load: async () => (await import("./emulators/cli.ts")).runEmulatorsCommand,
+    summary: "run the Cloud Run and Cloud Logging emulators until interrupted (the worker image mapped)",
+    load: async () => {
+      const [{ runEmulatorsCommand }, { workerImageResolver }] = await Promise.all([import("./emulators/cli.ts"), import("./systems/cloudrun/emulated.ts")]);
+      // Any tag of the worker image runs this package's worker, so a driver needs nothing but the printed lines.
+      return async (argv) => runEmulatorsCommand(argv, { resolveImage: await workerImageResolver() });
+    },
   },
   build: {
     summary: "build the Cloud Run worker image with Cloud Build and push it to Artifact Registry",

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { errorOf } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
+import type { MachineUser } from "./machine-home.ts";
 
 /** Environment variables the worker reads, besides `PORT` and {@link DEPLOYMENT_KEY_ENV}. */
 export const WORKER_ENV = {
@@ -25,6 +26,10 @@ export const WORKER_ENV = {
   endedLingerMs: "BIGMACHINE_WORKER_ENDED_LINGER_MS",
   /** How long a worker that holds no machine waits for an attach before it exits. */
   idleExitMs: "BIGMACHINE_WORKER_IDLE_EXIT_MS",
+  /** The user id machines run as; the worker must run as root to use it. The image sets it. */
+  machineUid: "BIGMACHINE_WORKER_MACHINE_UID",
+  /** The group id machines run as, with the user id. */
+  machineGid: "BIGMACHINE_WORKER_MACHINE_GID",
 } as const;
 
 /** What the worker runs with. */
@@ -38,6 +43,8 @@ export interface WorkerConfig {
   stopGraceMs: number;
   endedLingerMs: number;
   idleExitMs: number;
+  /** The user machines run as, when set: another one than the worker's, so the worker is out of their reach. */
+  machineUser: MachineUser | undefined;
 }
 
 /** Defaults of the timings (Cloud Run gives 10 s from SIGTERM to SIGKILL; stopping the machine fits well inside). */
@@ -65,6 +72,23 @@ function millis(env: Env, name: string, fallback: number): number {
     throw errorOf("invalid", `${name} must be a positive whole number of milliseconds, got ${JSON.stringify(raw)}`, { severity: "fatal" });
   }
   return value;
+}
+
+/** The machine user of `env`: both ids or neither; a root worker is needed to switch to them. */
+function machineUserFrom(env: Env): MachineUser | undefined {
+  const uid = env[WORKER_ENV.machineUid]?.trim();
+  const gid = env[WORKER_ENV.machineGid]?.trim();
+  if (!uid && !gid) return undefined;
+  const id = (name: string, raw: string | undefined) => {
+    const value = Number(raw);
+    if (!raw || !Number.isInteger(value) || value < 0) throw errorOf("invalid", `${name} must be a user or group id, got ${JSON.stringify(raw ?? "")} (set both ${WORKER_ENV.machineUid} and ${WORKER_ENV.machineGid}, or neither)`, { severity: "fatal" });
+    return value;
+  };
+  const user = { uid: id(WORKER_ENV.machineUid, uid), gid: id(WORKER_ENV.machineGid, gid) };
+  if (process.getuid?.() !== 0) {
+    throw errorOf("precondition", `${WORKER_ENV.machineUid} is set, but the worker does not run as root and cannot start machines as another user`, { severity: "fatal" });
+  }
+  return user;
 }
 
 /**
@@ -95,5 +119,6 @@ export function workerConfigFrom(env: Env = process.env): WorkerConfig {
     stopGraceMs: millis(env, WORKER_ENV.stopGraceMs, WORKER_DEFAULTS.stopGraceMs),
     endedLingerMs: millis(env, WORKER_ENV.endedLingerMs, WORKER_DEFAULTS.endedLingerMs),
     idleExitMs: millis(env, WORKER_ENV.idleExitMs, WORKER_DEFAULTS.idleExitMs),
+    machineUser: machineUserFrom(env),
   };
 }

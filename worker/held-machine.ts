@@ -110,10 +110,11 @@ export class HeldMachine {
   }
 
   /**
-   * Serves a tunnel whose handshake is done (`fresh`) or that needs none (a resume): says `ready` with
-   * the token for the next resume, and makes the tunnel the link's carrier.
+   * Serves a tunnel whose handshake is done (a fresh attach) or that needs none (a resume, which came
+   * with `resumedWith`): says `ready` with the token for the next resume, and makes the tunnel the
+   * link's carrier.
    */
-  serve(tunnel: TunnelSocket, fresh: boolean): void {
+  serve(tunnel: TunnelSocket, resumedWith?: string): void {
     if (this.process.exit !== undefined || this.#session.state === "closed") {
       tunnel.close(1000, "the machine has ended");
       return;
@@ -122,8 +123,10 @@ export class HeldMachine {
     void tunnel.closed.then(() => {
       if (this.#tunnel === tunnel) this.#tunnel = undefined;
     });
-    const next = fresh ? this.#tokens[0] : newResumeToken();
-    if (!fresh) this.#tokens = [...this.#tokens.slice(0, 1), next];
+    const next = resumedWith === undefined ? this.#tokens[0] : newResumeToken();
+    // Until the driver shows it read `ready`, the token it came with must still work: it may never
+    // see the new one if this tunnel drops now.
+    if (resumedWith !== undefined) this.#tokens = [resumedWith, next];
     tunnel.sendControl({ type: "ready", machineId: this.id, pid: this.process.pid, resumeToken: next });
     const carrier = tunnelCarrier(tunnel, (text) => {
       this.#log(`bigmachine worker: closing the tunnel of machine ${this.id}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);

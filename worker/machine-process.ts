@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { errorOf, MACHINE_ENV, nodeOptionsWithoutDebugger, offerSessionSecret, signalProcessGroup } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
 import { listeningAddrOf } from "../src/systems/cloudrun/machine-ipc.ts";
+import type { MachineUser } from "./machine-home.ts";
 
 /** How the machine's process ended. */
 export interface MachineExit {
@@ -29,19 +30,27 @@ export interface MachineProcessOptions {
   secret: string;
   /** The worker's environment, which the machine inherits (less the worker's own settings). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** The machine's own folder: its HOME and TMPDIR. */
+  home?: string;
+  /** The user the machine runs as; default the worker's. */
+  user?: MachineUser;
 }
 
 /** Variables of the worker's environment that are the worker's business only. */
 const WORKER_ONLY_ENV = [DEPLOYMENT_KEY_ENV, "PORT"];
 
 /** The machine's environment: the worker's (less its own settings), the driver's additions, then machine mode. */
-export function machineEnv(options: Pick<MachineProcessOptions, "env" | "baseEnv">): NodeJS.ProcessEnv {
+export function machineEnv(options: Pick<MachineProcessOptions, "env" | "baseEnv" | "home">): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...(options.baseEnv ?? process.env) };
   for (const name of WORKER_ONLY_ENV) delete env[name];
   // No debugger port for a machine, whatever the worker was started with.
   const nodeOptions = nodeOptionsWithoutDebugger(env.NODE_OPTIONS);
   if (nodeOptions === undefined) delete env.NODE_OPTIONS;
   else env.NODE_OPTIONS = nodeOptions;
+  if (options.home !== undefined) {
+    env.HOME = options.home;
+    env.TMPDIR = options.home;
+  }
   return {
     ...env,
     ...options.env,
@@ -67,6 +76,8 @@ export class MachineProcess {
       serialization: "json",
       // A group of its own: stopping the machine ends what its services started too.
       detached: true,
+      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
+      ...(options.home ? { cwd: options.home } : {}),
     });
     // The secret goes over the IPC channel when the machine asks, never in its environment.
     offerSessionSecret(this.#child, options.secret);

@@ -7,6 +7,7 @@
  */
 // The store alone: the ship index also holds the bundler, which the image has no use for.
 import { ProgramStore } from "../src/ship/program-store.ts";
+import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
 import { serveWorker, type ServedWorker } from "./app.ts";
 import { workerConfigFrom, type WorkerConfig } from "./config.ts";
 import { readInstanceId } from "./instance-id.ts";
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
   let config: WorkerConfig;
   try {
     config = workerConfigFrom(process.env);
+    // Nothing the worker starts inherits the key; the process's own environ stays the worker's user's.
+    delete process.env[DEPLOYMENT_KEY_ENV];
   } catch (err) {
     log(`bigmachine worker: cannot start: ${(err as Error).message}`);
     process.exit(START_FAILED_EXIT_CODE);
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     stopGraceMs: config.stopGraceMs,
     endedLingerMs: config.endedLingerMs,
     idleExitMs: config.idleExitMs,
+    machineUser: config.machineUser,
     onFinished: () => void exit(),
     log,
   });

@@ -22,6 +22,7 @@ import {
 import { closedError, TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
 import { runHandshake, type ProgramCache } from "./handshake.ts";
 import { HeldMachine, type Refusal } from "./held-machine.ts";
+import { makeMachineHome, type MachineHome, type MachineUser } from "./machine-home.ts";
 import { MachineProcess, type MachineExit } from "./machine-process.ts";
 
 export type { Refusal } from "./held-machine.ts";
@@ -63,6 +64,8 @@ export interface WorkerOptions {
   onFinished(): void;
   /** The environment machines inherit; default the worker's. */
   baseEnv?: NodeJS.ProcessEnv;
+  /** The user machines run as (the worker must be root); default the worker's own. */
+  machineUser?: MachineUser;
   /** Where diagnostics go; default standard error. */
   log?: (line: string) => void;
 }
@@ -169,7 +172,7 @@ export class Worker {
     const refusal = machine.reserve();
     if (refusal !== undefined) return refusal;
     return once({
-      open: (ws) => machine.serve(new TunnelSocket(ws), false),
+      open: (ws) => machine.serve(new TunnelSocket(ws), request.resumeToken!),
       cancel: () => machine.release(),
     });
   }
@@ -179,10 +182,14 @@ export class Worker {
     const id = `m-${randomBytes(12).toString("base64url")}`;
     const resumeToken = newResumeToken();
     let proc: MachineProcess | undefined;
+    let home: MachineHome | undefined;
     try {
       const { exec, programPath } = await runHandshake(tunnel, { machineId: id, resumeToken, instanceId: this.#options.instanceId }, this.#options.programs, this.#options.handshakeTimeoutMs);
       if (this.#stopping) throw errorOf("unavailable", "this instance is shutting down");
-      proc = MachineProcess.start({ programPath, args: exec.args, env: exec.env, secret, baseEnv: this.#options.baseEnv });
+      home = await makeMachineHome(programPath, this.#options.machineUser);
+      proc = MachineProcess.start({ programPath: home.program, args: exec.args, env: exec.env, secret, baseEnv: this.#options.baseEnv, home: home.dir, user: this.#options.machineUser });
+      const machineHome = home;
+      void proc.exited.then(() => machineHome.remove());
       this.#startingProcess = proc;
       const addr = await untilClosed(proc.listening(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
       const machineSocket = await untilClosed(dialMachine(addr, secret, this.#options.handshakeTimeoutMs), tunnel, "the machine was reached");
@@ -204,13 +211,14 @@ export class Worker {
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
-      machine.serve(tunnel, true);
+      machine.serve(tunnel);
     } catch (err) {
       const failure = toBigmachineError(err);
       this.#log(`bigmachine worker: attach failed: ${failure.message}`);
       tunnel.sendControl({ type: "failed", kind: failure.kind, message: failure.message });
       tunnel.close(failure.kind === "invalid" ? 1008 : 1011, "attach failed");
       if (proc !== undefined) await proc.stop(this.#options.stopGraceMs);
+      else await home?.remove();
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#armIdleExit();

@@ -111,4 +111,23 @@ describe("bigmachine emulators", () => {
     }
     await expect(fetch(uri)).rejects.toThrow();
   });
+
+  it("prints the chaos seed and every rate with --chaos, and exits 0 on SIGTERM", async () => {
+    const proc = spawn(process.execPath, [BIN, "emulators", "--chaos", "1234", "--chaos-drops-per-minute", "3", "--iam-propagation-ms", "500"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = proc;
+    let stderr = "";
+    proc.stderr!.on("data", (chunk) => (stderr += chunk));
+    await waitFor("the human lines on stderr", () => {
+      if (proc.exitCode !== null) throw new Error(`exited early (${proc.exitCode}): ${stderr}`);
+      return stderr.includes("Ctrl-C");
+    }, 20_000);
+    expect(stderr).toContain(
+      "chaos seed 1234: idle instances reclaimed 0.5/min each, WebSockets dropped 3/min each, cold starts delayed up to 5000 ms",
+    );
+    expect(stderr).toContain("IAM changes apply after 500 ms");
+    proc.kill("SIGTERM");
+    expect(await exited(proc)).toBe(0);
+  });
 });

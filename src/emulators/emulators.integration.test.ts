@@ -53,7 +53,7 @@ describe("emulators, through the official clients", () => {
       region: "europe-west1",
       images: { [IMAGE]: [process.execPath, FIXTURE] },
       admin: { operationDelayMs: 20 },
-      logging: { ingestionDelayMs: 50 },
+      logging: { ingestionDelayMs: 50, ingestionJitterMs: 50 },
       serving: { idleTimeoutMs: 60_000, shutdownGraceMs: 2_000, startupTimeoutMs: 10_000 },
     });
     services = new v2.ServicesClient(emulators.runClientOptions());

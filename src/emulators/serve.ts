@@ -27,10 +27,18 @@ export interface ServeOptions {
   host?: string;
 }
 
+/**
+ * How long an idle keep-alive connection stays open: Google's front ends keep a client's connection
+ * 610 s. Node's default, 5 s, races clients that reuse a connection just as the server closes it,
+ * resetting requests Google would have served.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 610_000;
+
 /** Listens with `app` on loopback and resolves once the port is bound. */
 export async function serveApp(app: Hono<any, any, any>, options: ServeOptions = {}): Promise<ServedApp> {
   const host = options.host ?? "127.0.0.1";
   const server = createAdaptorServer({ fetch: app.fetch }) as import("node:http").Server;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {

@@ -11,7 +11,7 @@ import { startTestCloudRun, testSystemOptions } from "./cloudrun-helpers.ts";
 runConformance("cloudrun", async () => {
   const emulated = await startTestCloudRun();
   return {
-    newSession: () => start({ system: new CloudRunSystem(testSystemOptions(emulated)) }),
+    newSession: (options) => start({ system: new CloudRunSystem(testSystemOptions(emulated)), ...options }),
     kill: (session, machine) => {
       const instance = (session.system as CloudRunSystem).instanceIdOf(machine);
       if (instance === undefined) throw new Error(`machine ${machine.addr} has no instance`);

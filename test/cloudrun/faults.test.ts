@@ -157,7 +157,7 @@ describe("the Cloud Run System under faults", () => {
     expect(await held.call("Echo.echo", "unaffected")).toBe("unaffected");
   });
 
-  it("follows machine output through Logging while hitting the read quota, backing off and losing no line", async () => {
+  it("follows machine output through Logging while hitting the read quota, backing off and losing no line", { timeout: 90_000 }, async () => {
     const quota = await startTestCloudRun({ logging: { ingestionDelayMs: 50, readQuotaPerMinute: 4 } });
     try {
       const events: string[] = [];
@@ -191,6 +191,18 @@ describe("the Cloud Run System under faults", () => {
   });
 });
 
+describe("costs", () => {
+  it("leaves the service at zero instances after a shutdown: released workers exit, idle ones too", async () => {
+    const { session, system } = await newSession({ service: "scale-to-zero", env: { BIGMACHINE_WORKER_IDLE_EXIT_MS: "1000" } });
+    const machines = await session.startMachines(2, { services: { Echo: new Echo() } });
+    await Promise.all(machines.map((m) => m.waitFor("running")));
+    const name = system.service!.name;
+    expect(emulated.emulators.serving.instances(name).length).toBeGreaterThanOrEqual(2);
+    await session.shutdown();
+    await waitUntil("no instance of the service is left", () => emulated.emulators.serving.instances(name).length === 0, 30_000);
+  });
+});
+
 describe("a driver killed outright", () => {
   const ENV_DRIVER = fileURLToPath(new URL("./fixtures/env-driver.ts", import.meta.url));
   let home: string;
@@ -216,7 +228,7 @@ describe("a driver killed outright", () => {
     return { child, closed, out: () => stdout, err: () => stderr };
   }
 
-  it("works with nothing but the emulators' environment lines, shipping itself", async () => {
+  it("works with nothing but the emulators' environment lines, shipping itself", { timeout: 120_000 }, async () => {
     const run = runDriver({ ENV_DRIVER_MACHINES: "1" });
     const timer = setTimeout(() => run.child.kill("SIGKILL"), 90_000);
     const code = await run.closed;
@@ -226,14 +238,17 @@ describe("a driver killed outright", () => {
     expect(run.out()).toContain("done");
   });
 
-  it("leaves no worker or machine running past the keepalive timeout and the workers' linger", async () => {
-    const run = runDriver({ ENV_DRIVER_MACHINES: "2", ENV_DRIVER_HANG: "1", BIGMACHINE_KEEPALIVE_TIMEOUT_MS: String(SHORT_KEEPALIVE.timeoutMs), BIGMACHINE_CLOUDRUN_SERVICE: "crashing-driver", BIGMACHINE_CLOUDRUN_ENV: "BIGMACHINE_WORKER_ENDED_LINGER_MS=1000" });
+  it("leaves no worker, machine or process a service started running past the keepalive timeout and the workers' linger", { timeout: 150_000 }, async () => {
+    const run = runDriver({ ENV_DRIVER_MACHINES: "2", ENV_DRIVER_HANG: "1", ENV_DRIVER_SPAWN: "1", BIGMACHINE_KEEPALIVE_TIMEOUT_MS: String(SHORT_KEEPALIVE.timeoutMs), BIGMACHINE_CLOUDRUN_SERVICE: "crashing-driver", BIGMACHINE_CLOUDRUN_ENV: "BIGMACHINE_WORKER_ENDED_LINGER_MS=1000" });
     await waitUntil("the driver's machines are ready", () => /^ready /m.test(run.out()), 90_000);
     const ids = /^ready (.+)$/m.exec(run.out())![1].split(" ");
     const instances = emulated.emulators.serving.instances().filter((i) => ids.includes(i.id));
     expect(instances).toHaveLength(2);
-    const pids = instances.flatMap((i) => [i.pid!, ...descendantPids(i.pid!)]);
-    expect(pids.length).toBeGreaterThanOrEqual(4);
+    const sleeps = /^sleeps (.+)$/m.exec(run.out())![1].split(" ").map(Number);
+    const pids = [...instances.flatMap((i) => [i.pid!, ...descendantPids(i.pid!)]), ...sleeps];
+    expect(sleeps).toHaveLength(2);
+    for (const sleep of sleeps) expect(processAlive(sleep)).toBe(true);
+    expect(pids.length).toBeGreaterThanOrEqual(6);
     run.child.kill("SIGKILL");
     await run.closed;
     // The keepalive timeout ends each machine (its watchdog), then the worker tells no one and exits.

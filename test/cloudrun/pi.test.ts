@@ -12,7 +12,7 @@ import { descendantPids, processAlive, TSX, waitUntil } from "../local/helpers.t
 const PI_EXAMPLE = fileURLToPath(new URL("../../examples/pi.ts", import.meta.url));
 
 describe("examples/pi.ts on the Cloud Run System", () => {
-  it("runs against in-process emulators when no project is configured, and leaves nothing running", async () => {
+  it("runs against in-process emulators when no project is configured, and leaves nothing running", { timeout: 120_000 }, async () => {
     // No project: the example must start its own emulators. The Google guard stays in NODE_OPTIONS.
     const { GOOGLE_CLOUD_PROJECT: _p, GCLOUD_PROJECT: _g, BIGMACHINE_CLOUDRUN_PROJECT: _b, ...env } = process.env;
     const child = spawn(process.execPath, [...TSX, PI_EXAMPLE, "--machines", "2", "--samples", "400000", "--batches", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -25,7 +25,7 @@ describe("examples/pi.ts on the Cloud Run System", () => {
     const watch = setInterval(() => {
       for (const pid of descendantPids(child.pid!)) seen.add(pid);
     }, 50);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 110_000);
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     clearInterval(watch);
     clearTimeout(timer);

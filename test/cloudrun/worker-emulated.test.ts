@@ -37,7 +37,8 @@ describe("the worker behind the emulated Cloud Run", () => {
   beforeAll(async () => {
     program = await bundleFixture("driver-program.ts");
     emulators = await startEmulators({
-      images: { [IMAGE]: [process.execPath, "--import", "tsx", WORKER_MAIN] },
+      // The image's own environment, as its Dockerfile sets it: listen on all interfaces.
+      images: { [IMAGE]: { command: [process.execPath, "--import", "tsx", WORKER_MAIN], env: { [WORKER_ENV.host]: "0.0.0.0" } } },
       admin: { operationDelayMs: 10 },
       serving: { idleTimeoutMs: 120_000, shutdownGraceMs: 3_000, startupTimeoutMs: 20_000, queueTimeoutMs: 10_000 },
     });

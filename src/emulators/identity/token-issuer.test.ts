@@ -84,6 +84,14 @@ describe("TokenIssuer", () => {
     expect(clocked.verifyIdToken(plain).ok).toBe(true);
   });
 
+  it("refuses a token whose aud is a list, even one holding the audience asked for", () => {
+    const { issuer: clocked } = clockedIssuer(keyPair, Math.floor(Date.now() / 1000));
+    const now = Math.floor(Date.now() / 1000);
+    const listed = signRs256({ iss: "https://accounts.google.com", aud: [AUD, "https://other"], sub: "1", iat: now, exp: now + 60 }, keyPair.privateKey, clocked.kid);
+    expect(clocked.verifyIdToken(listed)).toEqual({ ok: false, reason: expect.stringMatching(/aud is not one string/) });
+    expect(clocked.verifyIdToken(listed, AUD).ok).toBe(false);
+  });
+
   it("refuses bad signatures, unknown keys and malformed tokens", () => {
     const token = issuer.signIdToken({ aud: AUD, email: EMAIL });
     const [head, , sig] = token.split(".");
@@ -136,10 +144,12 @@ describe("TokenIssuer", () => {
 
 describe("google-auth-library verifies emulator tokens offline", () => {
   let issuer: TokenIssuer;
+  let issuerKeys: { privateKey: KeyObject; publicKey: KeyObject };
   let certs: ServedApp;
 
   beforeAll(async () => {
-    issuer = await TokenIssuer.create();
+    issuerKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    issuer = new TokenIssuer({ keyPair: issuerKeys });
     certs = await serveApp(createCertsApp(issuer));
   });
   afterAll(() => certs.close());
@@ -163,6 +173,14 @@ describe("google-auth-library verifies emulator tokens offline", () => {
     const ticket = await client.verifyIdToken({ idToken: token, audience: AUD });
     expect(ticket.getPayload()?.aud).toBe(AUD);
     await expect(client.verifyIdToken({ idToken: token, audience: "http://elsewhere" })).rejects.toThrow(/Wrong recipient/);
+  });
+
+  it("agrees that a token whose aud is a list does not verify for an audience", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const listed = signRs256({ iss: "https://accounts.google.com", aud: [AUD], sub: "1", email: EMAIL, iat: now, exp: now + 60 }, issuerKeys.privateKey, issuer.kid);
+    const client = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: `${certs.url}${PEM_CERTS_PATH}` } });
+    await expect(client.verifyIdToken({ idToken: listed, audience: AUD })).rejects.toThrow(/Wrong recipient/);
+    expect(issuer.verifyIdToken(listed, AUD).ok).toBe(false);
   });
 
   it("serves the JWK set at /oauth2/v3/certs", async () => {

@@ -145,8 +145,8 @@ export class TokenIssuer {
 
   /**
    * Checks a token as google-auth-library would: our key and signature, `iat` and `exp` present, a
-   * lifetime under a day, the clock within the validity window give or take 300 s, a Google issuer and,
-   * when `audiences` is given, an `aud` among them. Never throws.
+   * lifetime under a day, the clock within the validity window give or take 300 s, a Google issuer, an
+   * `aud` that is one string (never a list) and, when `audiences` is given, among them. Never throws.
    */
   verifyIdToken(token: string, audiences?: string | readonly string[]): IdTokenVerification {
     let decoded;
@@ -170,9 +170,11 @@ export class TokenIssuer {
     if (typeof claims.iss !== "string" || !ACCEPTED_ISSUERS.includes(claims.iss)) {
       return { ok: false, reason: `wrong issuer ${String(claims.iss)}` };
     }
+    // google-auth-library compares `aud` as one string: a list of audiences never matches.
+    if (typeof claims.aud !== "string") return { ok: false, reason: `the token's aud is not one string: ${JSON.stringify(claims.aud)}` };
     if (audiences !== undefined) {
       const wanted = typeof audiences === "string" ? [audiences] : audiences;
-      if (typeof claims.aud !== "string" || !wanted.includes(claims.aud)) {
+      if (!wanted.includes(claims.aud)) {
         return { ok: false, reason: `wrong audience ${String(claims.aud)}` };
       }
     }

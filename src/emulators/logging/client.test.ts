@@ -44,6 +44,7 @@ describe("the official @google-cloud/logging client (REST fallback)", () => {
     emulator.clear();
     emulator.resetReadQuota();
     emulator.ingestionDelayMs = 0;
+    emulator.shortPageRate = 0;
     skewMs = 0;
   });
 
@@ -92,6 +93,44 @@ describe("the official @google-cloud/logging client (REST fallback)", () => {
 
     const [ascending] = await logging.getEntries({ filter, orderBy: "timestamp asc" });
     expect(ascending.map((e) => e.data)).toEqual(["line 0", "line 1", "line 2", "line 3", "line 4"]);
+  });
+
+  it("gathers every entry across short and empty pages that carry a nextPageToken", async () => {
+    const log = logging.log("ragged");
+    const base = Date.now() - 60_000;
+    const lines = Array.from({ length: 120 }, (_, i) => `line ${i}`);
+    await log.write(
+      lines.map((line, i) => log.entry({ timestamp: new Date(base + i * 100) }, line)),
+      { resource: RESOURCE },
+    );
+    emulator.shortPageRate = 0.6;
+    const filter = `logName="projects/${PROJECT}/logs/ragged"`;
+    // Without a pageSize the client follows every token (autoPaginate), whatever each page holds.
+    const [all] = await logging.getEntries({ filter, orderBy: "timestamp asc" });
+    expect(all.map((e) => e.data)).toEqual(lines);
+
+    // Paging by hand, every page cut: each is short, or empty, and still carries a token.
+    emulator.shortPageRate = 1;
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let pageToken: string | undefined;
+    do {
+      const [entries, next] = await logging.getEntries({ filter, orderBy: "timestamp asc", pageSize: 30, autoPaginate: false, pageToken });
+      seen.push(...entries.map((e) => e.data as string));
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+      if (pageToken) sizes.push(entries.length);
+    } while (pageToken);
+    expect(seen).toEqual(lines);
+    expect(sizes.length).toBeGreaterThan(4);
+    // Every page is short, but the one after an empty page, which is never cut (so paging moves on).
+    expect(sizes.every((size, i) => size < 30 || sizes[i - 1] === 0)).toBe(true);
+  });
+
+  it("refuses a pageSize over 1000 with INVALID_ARGUMENT", async () => {
+    await expect(logging.getEntries({ filter: "severity>=ERROR", pageSize: 1001, autoPaginate: false })).rejects.toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/page_size 1001/),
+    });
   });
 
   it("sees only the last 24 hours unless the filter names timestamp, as the client adds that clause", async () => {

@@ -7,6 +7,7 @@
 export { LOGGING_EMULATOR_DEFAULTS, LoggingEmulator } from "./logging-emulator.ts";
 export type { LoggingEmulatorOptions } from "./logging-emulator.ts";
 export { lineToEntry } from "./line-to-entry.ts";
+export { preciseTimestamp, preciseTimestampKey } from "./precise-clock.ts";
 export type { LineSource } from "./line-to-entry.ts";
 export { compileFilter } from "./filter/compile.ts";
 export type { EntryPredicate } from "./filter/compile.ts";

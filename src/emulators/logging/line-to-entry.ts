@@ -15,6 +15,7 @@
  *   `instanceId` label names the instance.
  */
 import type { LogEntry } from "../contracts.ts";
+import { preciseTimestamp } from "./precise-clock.ts";
 import { severityFromAgent } from "./severity.ts";
 import { formatTimestampKey, parseTimestamp, timestampKeyFromParts } from "./timestamp.ts";
 
@@ -25,8 +26,8 @@ export interface LineSource {
   /** `cloud_run_revision` labels: project_id, service_name, revision_name, configuration_name, location. */
   resourceLabels: Record<string, string>;
   instanceId: string;
-  /** When the line was written; now by default. */
-  timestamp?: Date;
+  /** When the line was written (a Date, or RFC 3339 text to keep sub-millisecond digits); now by default. */
+  timestamp?: Date | string;
 }
 
 const SPECIAL = "logging.googleapis.com/";
@@ -57,7 +58,7 @@ export function lineToEntry(line: string, source: LineSource): LogEntry {
   const entry: LogEntry = {
     logName: `projects/${source.projectId}/logs/run.googleapis.com%2F${source.stream}`,
     resource: { type: "cloud_run_revision", labels: { ...source.resourceLabels } },
-    timestamp: (source.timestamp ?? new Date()).toISOString(),
+    timestamp: timestampOf(source.timestamp),
     labels: { instanceId: source.instanceId },
   };
   const json = parseJsonObject(line);
@@ -72,6 +73,11 @@ export function lineToEntry(line: string, source: LineSource): LogEntry {
   liftTime(payload, entry);
   entry.jsonPayload = payload;
   return entry;
+}
+
+function timestampOf(timestamp: Date | string | undefined): string {
+  if (timestamp === undefined) return preciseTimestamp();
+  return typeof timestamp === "string" ? timestamp : timestamp.toISOString();
 }
 
 function liftTime(payload: Json, entry: LogEntry): void {

@@ -7,7 +7,7 @@ import { invalidArgument } from "./api-error.ts";
 
 /** `pageSize` when the request leaves it out. */
 export const DEFAULT_PAGE_SIZE = 50;
-/** The largest page; bigger requests are served this many. */
+/** The largest page; bigger requests are refused with INVALID_ARGUMENT, as Google refuses them. */
 export const MAX_PAGE_SIZE = 1000;
 
 const FIELDS = new Set(["resourceNames", "projectIds", "filter", "orderBy", "pageSize", "pageToken"]);
@@ -78,8 +78,9 @@ function readPageSize(value: unknown): number {
     throw invalidArgument(`Invalid JSON payload received. Invalid value at 'page_size' (TYPE_INT32), ${JSON.stringify(value)}`);
   }
   if (size < 0) throw invalidArgument(`pageSize must not be negative, got ${size}`);
+  if (size > MAX_PAGE_SIZE) throw invalidArgument(`Invalid page_size ${size}: the maximum page size is ${MAX_PAGE_SIZE}`);
   if (size === 0) return DEFAULT_PAGE_SIZE;
-  return Math.min(size, MAX_PAGE_SIZE);
+  return size;
 }
 
 function stringList(value: unknown, field: string): string[] {

@@ -6,7 +6,7 @@
  */
 import type { LogEntry } from "../contracts.ts";
 import { severityFromWire } from "./severity.ts";
-import { formatTimestampKey, msFromTimestampKey, parseTimestamp, timestampKeyFromMs } from "./timestamp.ts";
+import { formatTimestampKey, msFromTimestampKey, parseTimestamp } from "./timestamp.ts";
 
 /** Google's limits on a log entry. */
 export const LOG_ENTRY_LIMITS = {
@@ -66,6 +66,8 @@ export function logNameProblem(logName: string): string | undefined {
 /** Server-side facts needed to complete an entry. */
 export interface CompletionContext {
   nowMs: number;
+  /** Now as a timestamp key, with whatever sub-millisecond digits the clock has. */
+  nowKey: string;
   newInsertId: () => string;
 }
 
@@ -82,14 +84,14 @@ export function completeEntry(input: LogEntry, context: CompletionContext): Comp
 
   let timeKey: string;
   if (entry.timestamp === undefined) {
-    timeKey = timestampKeyFromMs(context.nowMs);
+    timeKey = context.nowKey;
   } else {
     const parsed = typeof entry.timestamp === "string" ? parseTimestamp(entry.timestamp) : undefined;
     if (!parsed) throw new InvalidEntryError(`Invalid timestamp ${JSON.stringify(entry.timestamp)}: expected RFC 3339`);
     timeKey = parsed.key;
   }
   entry.timestamp = formatTimestampKey(timeKey);
-  entry.receiveTimestamp = formatTimestampKey(timestampKeyFromMs(context.nowMs));
+  entry.receiveTimestamp = formatTimestampKey(context.nowKey);
 
   if (entry.severity !== undefined) {
     const severity = severityFromWire(entry.severity);

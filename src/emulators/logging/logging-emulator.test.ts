@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { LogEntry } from "../contracts.ts";
+import { seededRandom } from "../random.ts";
 import { lineToEntry } from "./line-to-entry.ts";
 import { LoggingEmulator } from "./logging-emulator.ts";
 
@@ -95,7 +96,8 @@ describe("entries:write", () => {
       expect(reply.status, bad).toBe(400);
       expect(reply.body.error.message, bad).toMatch(/Invalid log name/);
     }
-    expect((await listed()).map((e) => e.logName)).toEqual(["projects/p/logs/run.googleapis.com%2Fstdout", "projects/p/logs/leading-slash"]);
+    // Same timestamp (one test clock reading): the order is that of the random insertIds.
+    expect((await listed()).map((e) => e.logName).sort()).toEqual(["projects/p/logs/leading-slash", "projects/p/logs/run.googleapis.com%2Fstdout"]);
   });
 
   it("rejects unknown fields, wrong types and bad enum values as JSON errors", async () => {
@@ -143,7 +145,8 @@ describe("entries:write", () => {
         logEntryErrors: { 1: { code: 3, message: expect.stringMatching(/exceeds maximum size/) } },
       },
     ]);
-    expect((await listed()).map((e) => e.textPayload)).toEqual(["ok", "ok too"]);
+    // One timestamp for the request, so the order is that of the random insertIds.
+    expect((await listed()).map((e) => e.textPayload).sort()).toEqual(["ok", "ok too"]);
   });
 
   it("validates but stores nothing on dryRun", async () => {
@@ -227,13 +230,16 @@ describe("entries:list", () => {
     expect((await list({ pageSize: 1, pageToken: body.nextPageToken })).body.error.message).toMatch(/expired/);
   });
 
-  it("defaults pageSize to 50, caps it at 1000, and rejects negative sizes", async () => {
+  it("defaults pageSize to 50, allows up to 1000, and rejects negative sizes and sizes over 1000", async () => {
     const many = Array.from({ length: 1100 }, (_, i) => ({ textPayload: `n${i}`, timestamp: "2026-03-01T09:30:00Z" }));
     await write({ logName: "projects/p/logs/bulk", resource: GLOBAL, entries: many });
     expect((await listed()).length).toBe(50);
-    expect((await listed({ pageSize: 5000 })).length).toBe(1000);
+    expect((await listed({ pageSize: 1000 })).length).toBe(1000);
     expect((await listed({ pageSize: "7" })).length).toBe(7);
     expect((await list({ pageSize: -1 })).status).toBe(400);
+    const tooBig = await list({ pageSize: 1001 });
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body.error).toMatchObject({ status: "INVALID_ARGUMENT", message: expect.stringMatching(/page_size 1001.*1000/) });
   });
 
   it("answers an empty result with an empty object", async () => {
@@ -266,7 +272,86 @@ describe("entries:list", () => {
   });
 });
 
+describe("short pages", () => {
+  /** A random source that returns `draws` in turn, then 0.99 (no more cuts). */
+  const scripted = (...draws: number[]) => () => draws.shift() ?? 0.99;
+  const texts = (entries: LogEntry[] | undefined) => (entries ?? []).map((e) => e.textPayload);
+
+  beforeEach(async () => {
+    const entries = Array.from({ length: 6 }, (_, i) => ({ textPayload: `e${i}`, timestamp: `2026-03-01T09:00:0${i}Z` }));
+    await write({ logName: "projects/p/logs/a", resource: GLOBAL, entries });
+  });
+
+  it("cuts a page short, even to nothing, and still gives a token that resumes where it stopped", async () => {
+    // First page: cut (0.1 < rate), keeping floor(0.0 × 3) = 0 entries. Second: not cut after an empty page.
+    // Third: cut, keeping floor(0.5 × 3) = 1. Then no more cuts.
+    emulator = new LoggingEmulator({ projectId: "p", ingestionDelayMs: 0, now: () => clock, shortPageRate: 0.5, random: scripted(0.1, 0.0, 0.1, 0.5) });
+    const entries = Array.from({ length: 6 }, (_, i) => ({ textPayload: `e${i}`, timestamp: `2026-03-01T09:00:0${i}Z` }));
+    await write({ logName: "projects/p/logs/a", resource: GLOBAL, entries });
+    const pages: (string | undefined)[][] = [];
+    let pageToken: string | undefined;
+    do {
+      const { body } = await list({ pageSize: 3, ...(pageToken ? { pageToken } : {}) });
+      pages.push(texts(body.entries));
+      pageToken = body.nextPageToken;
+    } while (pageToken);
+    expect(pages).toEqual([[], ["e0", "e1", "e2"], ["e3"], ["e4", "e5"]]);
+  });
+
+  it("never cuts with the rate at 0, the default", async () => {
+    const { body } = await list({ pageSize: 3 });
+    expect(texts(body.entries)).toEqual(["e0", "e1", "e2"]);
+  });
+});
+
+describe("server-made insertIds and timestamps", () => {
+  it("makes insertIds that do not follow write order", async () => {
+    const entries = Array.from({ length: 50 }, (_, i) => ({ textPayload: String(i) }));
+    await write({ logName: "projects/p/logs/ids", resource: GLOBAL, entries });
+    // One request, one (test) clock reading: equal timestamps, so list order is insertId order.
+    const read = await listed({ pageSize: 100 });
+    expect(new Set(read.map((e) => e.timestamp)).size).toBe(1);
+    expect(read.map((e) => e.textPayload)).not.toEqual(entries.map((e) => e.textPayload));
+    expect(new Set(read.map((e) => e.insertId)).size).toBe(50);
+  });
+
+  it("stamps entries with sub-millisecond digits on the real clock", async () => {
+    const real = new LoggingEmulator({ projectId: "p", ingestionDelayMs: 0 });
+    for (let i = 0; i < 5; i++) {
+      await real.app.request("/v2/entries:write", {
+        method: "POST",
+        body: JSON.stringify({ logName: "projects/p/logs/t", resource: GLOBAL, entries: [{ textPayload: String(i) }] }),
+      });
+    }
+    real.ingest([lineToEntry("agent line", { projectId: "p", stream: "stdout", resourceLabels: {}, instanceId: "i" })]);
+    const stamps = real.entries().map((e) => e.timestamp!);
+    expect(stamps).toHaveLength(6);
+    for (const stamp of stamps) expect(stamp).toMatch(/\.\d{6,9}Z$/);
+    expect(new Set(stamps).size).toBe(6);
+  });
+});
+
 describe("ingestion delay", () => {
+  it("makes each agent entry readable after its own random delay, so later entries can show first", async () => {
+    emulator = new LoggingEmulator({ projectId: "p", ingestionDelayMs: 0, ingestionJitterMs: 1_000, now: () => clock, random: seededRandom("jitter", "t") });
+    const at = (i: number) => new Date(START - 60_000 + i);
+    emulator.ingest(Array.from({ length: 20 }, (_, i) => lineToEntry(`l${i}`, { projectId: "p", stream: "stdout", resourceLabels: {}, instanceId: "i", timestamp: at(i) })));
+    clock += 500;
+    const visible = (await listed({ pageSize: 100 })).map((e) => Number(e.textPayload!.slice(1)));
+    // Some entry is readable while an earlier-timestamped one is not.
+    const gaps = visible.filter((i) => Array.from({ length: i }, (_, j) => j).some((j) => !visible.includes(j)));
+    expect(visible.length).toBeGreaterThan(0);
+    expect(gaps.length).toBeGreaterThan(0);
+    clock += 500;
+    expect((await listed({ pageSize: 100 })).length).toBe(20);
+  });
+
+  it("delays entries:write by the ingestion delay alone", async () => {
+    emulator.ingestionJitterMs = 60_000;
+    await write({ logName: "projects/p/logs/a", resource: GLOBAL, entries: [{ textPayload: "written" }] });
+    expect((await listed()).map((e) => e.textPayload)).toEqual(["written"]);
+  });
+
   it("hides entries until the delay has passed since they arrived", async () => {
     emulator.ingestionDelayMs = 1500;
     emulator.ingest([lineToEntry("hello", { projectId: "p", stream: "stdout", resourceLabels: {}, instanceId: "i" })]);
@@ -285,7 +370,8 @@ describe("ingestion delay", () => {
     await write({ logName: "projects/p/logs/a", resource: GLOBAL, entries: [{ textPayload: "fast" }] });
     expect(texts(await listed())).toEqual(["fast"]);
     clock += 1000;
-    expect(texts(await listed())).toEqual(["slow", "fast"]);
+    // Equal timestamps: listed in the order of their (random) insertIds.
+    expect(texts(await listed()).sort()).toEqual(["fast", "slow"]);
   });
 
   const texts = (entries: LogEntry[]) => entries.map((e) => e.textPayload);

@@ -5,7 +5,8 @@
  * order of the request that issued it, but not to the filter: the Node client rewrites its 24-hour
  * `timestamp` clause on every call, so a filter-bound token would break its paging (and any filter
  * is well defined from a position). Tokens live 24 hours, as Google's do, and are opaque to clients
- * (base64url JSON).
+ * (base64url JSON). A token may name no position (the start: a first page cut to nothing), and may
+ * say it came with an empty page.
  */
 import { createHash } from "node:crypto";
 import { invalidArgument } from "./api-error.ts";
@@ -25,29 +26,41 @@ interface TokenBody {
   q: string;
   /** Issue time, ms. */
   t: number;
-  /** Cursor: timestamp key, insertId, sequence. */
-  c: [string, string, number];
+  /** Cursor: timestamp key, insertId, sequence; null for the start. */
+  c: [string, string, number] | null;
+  /** 1 when the token came with an empty page. */
+  e?: 1;
 }
 
-/** A token resuming `query` after `cursor`. */
-export function encodePageToken(query: TokenQuery, cursor: StoreCursor, nowMs: number): string {
-  const body: TokenBody = { q: digest(query), t: nowMs, c: [cursor.timeKey, cursor.insertId, cursor.seq] };
+/** Where a token resumes: after `cursor` (from the start when undefined). */
+export interface TokenPosition {
+  cursor: StoreCursor | undefined;
+  /** Whether the page that carried the token was empty. */
+  afterEmptyPage: boolean;
+}
+
+/** A token resuming `query` after `cursor` (from the start when undefined). */
+export function encodePageToken(query: TokenQuery, cursor: StoreCursor | undefined, nowMs: number, afterEmptyPage = false): string {
+  const body: TokenBody = { q: digest(query), t: nowMs, c: cursor ? [cursor.timeKey, cursor.insertId, cursor.seq] : null };
+  if (afterEmptyPage) body.e = 1;
   return Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
 /**
- * The cursor in `token`. Throws a 400 INVALID_ARGUMENT if the token is malformed, expired, or was
+ * The position in `token`. Throws a 400 INVALID_ARGUMENT if the token is malformed, expired, or was
  * issued for a different query.
  */
-export function decodePageToken(token: string, query: TokenQuery, nowMs: number): StoreCursor {
+export function decodePageToken(token: string, query: TokenQuery, nowMs: number): TokenPosition {
   const body = parse(token);
   if (!body) throw invalidArgument(`Invalid page token: ${JSON.stringify(token)}`);
   if (body.q !== digest(query)) {
     throw invalidArgument("Invalid page token: the request's resource names and order must match the request that returned it");
   }
   if (nowMs - body.t > PAGE_TOKEN_LIFETIME_MS) throw invalidArgument("Invalid page token: it has expired");
+  const afterEmptyPage = body.e === 1;
+  if (body.c === null) return { cursor: undefined, afterEmptyPage };
   const [timeKey, insertId, seq] = body.c;
-  return { timeKey, insertId, seq };
+  return { cursor: { timeKey, insertId, seq }, afterEmptyPage };
 }
 
 function parse(token: string): TokenBody | undefined {
@@ -57,11 +70,12 @@ function parse(token: string): TokenBody | undefined {
     const wellFormed =
       typeof body.q === "string" &&
       typeof body.t === "number" &&
-      Array.isArray(cursor) &&
-      cursor.length === 3 &&
-      typeof cursor[0] === "string" &&
-      typeof cursor[1] === "string" &&
-      Number.isInteger(cursor[2]);
+      (cursor === null ||
+        (Array.isArray(cursor) &&
+          cursor.length === 3 &&
+          typeof cursor[0] === "string" &&
+          typeof cursor[1] === "string" &&
+          Number.isInteger(cursor[2])));
     return wellFormed ? (body as TokenBody) : undefined;
   } catch {
     return undefined;

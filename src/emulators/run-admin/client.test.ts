@@ -185,6 +185,10 @@ describe("Admin API emulator through the official client", () => {
     });
     expect(policy.bindings).toEqual([expect.objectContaining({ role: "roles/run.invoker", members: [member] })]);
     expect(Buffer.from(policy.etag as Uint8Array).equals(Buffer.from(empty.etag as Uint8Array))).toBe(false);
+    // Stored at once, enforced only once propagated (two minutes by default).
+    expect(admin.policyOf(created.name!)?.bindings).toBeUndefined();
+    expect(admin.iamChangePending(created.name!)).toBe(true);
+    admin.propagateIamNow();
     expect(admin.policyOf(created.name!)?.bindings).toEqual([{ role: "roles/run.invoker", members: [member] }]);
     const [reread] = await client.getIamPolicy({ resource: created.name });
     expect(reread.bindings).toEqual(policy.bindings);
@@ -228,6 +232,11 @@ describe("Admin API emulator through the official client", () => {
     await create("twice");
     const duplicate = await rejection(client.createService({ parent: PARENT, serviceId: "twice", service: { template: { containers: [{ image: "x" }] } } }));
     expect([409, 6]).toContain(duplicate.code);
+  });
+
+  it("deploys a template naming a service account without permission checks unless they are on", async () => {
+    const service = await create("runs-as", { template: { containers: [{ image: "worker:1" }], serviceAccount: "runner@client-test.iam.gserviceaccount.com" } });
+    expect(service.template?.serviceAccount).toBe("runner@client-test.iam.gserviceaccount.com");
   });
 
   it("lets a caller resume an operation by name", async () => {

@@ -4,7 +4,8 @@
  * service's policy is empty (etag `ACAB`, as Google's empty policies have); `setIamPolicy` replaces the
  * whole policy, checks roles and members, merges bindings of the same role, rejects a stale etag with
  * ABORTED, and mints a new etag. The emulator does not authenticate callers, so `testIamPermissions`
- * grants every Cloud Run service permission asked about.
+ * grants every Cloud Run service permission asked about. Each change is reported to a listener (the
+ * propagation to the serving plane).
  */
 import { randomBytes } from "node:crypto";
 import type { IamPolicy } from "../contracts.ts";
@@ -31,9 +32,17 @@ const MEMBER = /^(allUsers|allAuthenticatedUsers|(deleted:)?(user|serviceAccount
 const PERMISSION = /^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/;
 const POLICY_VERSIONS = [0, 1, 3];
 
+/** Hears of every stored change, e.g. to propagate it. */
+export interface PolicyListener {
+  changed(resource: string, policy: IamPolicy): void;
+  deleted(resource: string): void;
+}
+
 /** Policies by resource name. */
 export class IamPolicies {
   readonly #policies = new Map<string, IamPolicy>();
+
+  constructor(private readonly listener?: PolicyListener) {}
 
   /** The policy of `resource` (the empty policy if none was set), for a policy `requestedVersion`. */
   get(resource: string, requestedVersion = 0): IamPolicy {
@@ -62,12 +71,14 @@ export class IamPolicies {
     const stored: IamPolicy = { version: conditional ? 3 : 1, etag: newEtag() };
     if (bindings.length > 0) stored.bindings = bindings;
     this.#policies.set(resource, stored);
+    this.listener?.changed(resource, stored);
     return structuredClone(stored);
   }
 
   /** Forgets the policy of `resource` (when the service is deleted). */
   delete(resource: string): void {
     this.#policies.delete(resource);
+    this.listener?.deleted(resource);
   }
 
   /** The subset of `permissions` a caller holds on a service: every Cloud Run service permission asked. */

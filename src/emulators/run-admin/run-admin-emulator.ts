@@ -6,12 +6,18 @@
  * which runs them; the serving plane asks {@link RunAdminEmulator.policyOf} who may invoke them.
  *
  * Requests are not authenticated: any bearer token, or none, is accepted, and the caller is recorded
- * as `creator` / `lastModifier` through {@link RunAdminEmulatorOptions.callerOf}.
+ * as `creator` / `lastModifier` through {@link RunAdminEmulatorOptions.callerOf}. With `permissions`
+ * set, deploys are checked for `iam.serviceAccounts.actAs` on the template's service account.
+ *
+ * IAM policy changes reach the serving plane ({@link RunAdminEmulator.policyOf}) only after the
+ * propagation delay, as on Google (see `iam-propagation.ts`); `getIamPolicy` returns them at once.
  */
 import type { Hono } from "hono";
 import type { PolicyLookup, ServingBackend } from "../contracts.ts";
 import { createAdminApp } from "./app.ts";
-import { IamPolicies } from "./iam-policies.ts";
+import { DeployPermissions, type DeployPermissionsOptions } from "./deploy-permissions.ts";
+import { EMPTY_POLICY_ETAG, IamPolicies } from "./iam-policies.ts";
+import { IAM_PROPAGATION_DEFAULT_MS, PropagatingPolicies } from "./iam-propagation.ts";
 import { OperationStore } from "./operations.ts";
 import { ProtoJson } from "./proto-json.ts";
 import { runSchema } from "./proto-schema.ts";
@@ -33,10 +39,20 @@ export interface RunAdminEmulatorOptions {
    * project's default compute service account. Default: always the fallback.
    */
   callerOf?: (authorization: string | undefined) => string | undefined;
+  /**
+   * How long a change to a service's IAM policy takes to reach the serving plane. Default 120 000 ms
+   * (Google: typically 2 minutes, up to 7 or longer).
+   */
+  iamPropagationDelayMs?: number;
+  /**
+   * Turns on permission checks of deploys: creating or updating a service whose template names a
+   * service account needs `iam.serviceAccounts.actAs` on it, granted here. Default: no checks.
+   */
+  permissions?: DeployPermissionsOptions;
 }
 
 /** Defaults of {@link RunAdminEmulatorOptions}. */
-export const RUN_ADMIN_DEFAULTS = { projectNumber: "123456789012", operationDelayMs: 0 } as const;
+export const RUN_ADMIN_DEFAULTS = { projectNumber: "123456789012", operationDelayMs: 0, iamPropagationDelayMs: IAM_PROPAGATION_DEFAULT_MS } as const;
 
 /** An in-memory Cloud Run Admin API v2; serve {@link app} with `serveApp`. */
 export class RunAdminEmulator {
@@ -49,6 +65,9 @@ export class RunAdminEmulator {
    * `undefined` if there is no such service. Returns a copy.
    */
   readonly policyOf: PolicyLookup;
+  /** The deploy permission checks, when turned on (`permissions`); grant more with `allowActAs`. */
+  readonly permissions: DeployPermissions | undefined;
+  readonly #propagation: PropagatingPolicies;
   readonly #serving: ServingBackend;
   readonly #operations = new OperationStore();
   readonly #services: ServiceManager;
@@ -60,13 +79,22 @@ export class RunAdminEmulator {
     this.projectNumber = options.projectNumber ?? RUN_ADMIN_DEFAULTS.projectNumber;
     this.#serving = options.serving;
     const json = new ProtoJson(runSchema());
-    const iam = new IamPolicies();
+    this.#propagation = new PropagatingPolicies(options.iamPropagationDelayMs ?? RUN_ADMIN_DEFAULTS.iamPropagationDelayMs);
+    const iam = new IamPolicies(this.#propagation);
+    this.permissions = options.permissions ? new DeployPermissions(options.permissions) : undefined;
     this.#rollouts = new Rollouts({
       serving: options.serving,
       operations: this.#operations,
       operationDelayMs: options.operationDelayMs ?? RUN_ADMIN_DEFAULTS.operationDelayMs,
     });
-    this.#services = new ServiceManager({ projectNumber: this.projectNumber, json, operations: this.#operations, iam, rollouts: this.#rollouts });
+    this.#services = new ServiceManager({
+      projectNumber: this.projectNumber,
+      json,
+      operations: this.#operations,
+      iam,
+      rollouts: this.#rollouts,
+      permissions: this.permissions,
+    });
     const fallbackCaller = defaultServiceAccount(this.projectNumber);
     const callerOf = options.callerOf ?? (() => undefined);
     const emulator = this;
@@ -80,7 +108,27 @@ export class RunAdminEmulator {
         return emulator.#closing !== undefined;
       },
     });
-    this.policyOf = (serviceName) => (this.#services.records.find(serviceName) ? iam.get(serviceName) : undefined);
+    this.policyOf = (serviceName) =>
+      this.#services.records.find(serviceName) ? (this.#propagation.enforced(serviceName) ?? { version: 1, etag: EMPTY_POLICY_ETAG }) : undefined;
+  }
+
+  /** Delay of IAM policy changes made from now on (see {@link RunAdminEmulatorOptions.iamPropagationDelayMs}). */
+  get iamPropagationDelayMs(): number {
+    return this.#propagation.delayMs;
+  }
+
+  set iamPropagationDelayMs(ms: number) {
+    this.#propagation.delayMs = ms;
+  }
+
+  /** Whether a change to `serviceName`'s IAM policy is still on its way to the serving plane. */
+  iamChangePending(serviceName: string): boolean {
+    return this.#propagation.pending(serviceName);
+  }
+
+  /** Makes every IAM policy change made so far reach the serving plane at once (a switch for tests). */
+  propagateIamNow(): void {
+    this.#propagation.propagateNow();
   }
 
   /**

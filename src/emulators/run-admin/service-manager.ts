@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { ApiError, invalidField } from "./api-error.ts";
 import { reconcilingConditions } from "./conditions.ts";
+import type { DeployPermissions } from "./deploy-permissions.ts";
 import type { Operation, OperationStore } from "./operations.ts";
 import type { IamPolicies } from "./iam-policies.ts";
 import { applyUpdateMask } from "./update-mask.ts";
@@ -42,6 +43,8 @@ export interface ServiceManagerOptions {
   operations: OperationStore;
   iam: IamPolicies;
   rollouts: Rollouts;
+  /** When set, deploys are checked against it (`iam.serviceAccounts.actAs` on the template's account). */
+  permissions?: DeployPermissions;
 }
 
 /** The services and the writes to them. */
@@ -60,6 +63,7 @@ export class ServiceManager {
     if (idProblem) throw invalidField("service_id", idProblem);
     const spec = this.#options.json.withoutOutputOnly(TYPES.service, input);
     checkService(spec, { requestType, serviceId, knownRevisions: new Set() });
+    this.#options.permissions?.checkDeploy(options.caller, spec);
     const name = `${locationName(location)}/services/${serviceId}`;
     if (this.records.find(name)) throw new ApiError("ALREADY_EXISTS", `Resource '${serviceId}' already exists.`);
     const now = new Date().toISOString();
@@ -101,6 +105,7 @@ export class ServiceManager {
     const spec = options.updateMask ? applyUpdateMask(json.schema, current, requested, options.updateMask) : requested;
     delete spec.etag;
     checkService(spec, { requestType: "UpdateServiceRequest", serviceId: record.serviceId, knownRevisions: new Set(record.revisions.keys()) });
+    this.#options.permissions?.checkDeploy(options.caller, spec);
     const defaulted = withDefaults(spec, projectNumber);
     const revision = this.#revisionFor(record, defaulted.template);
     const now = new Date().toISOString();

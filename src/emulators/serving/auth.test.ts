@@ -11,7 +11,9 @@ const CALLER = "caller@p.iam.gserviceaccount.com";
 const verify: IdTokenVerifier = (token) => {
   const [aud, email] = token.split("|");
   if (token === "bad" || email === undefined) return { ok: false, reason: "invalid token signature" };
-  return { ok: true, claims: { aud: aud.includes(",") ? aud.split(",") : aud, ...(email ? { email } : {}) } };
+  // A list of audiences, which a real verifier refuses, is passed through here to check the gate refuses it too.
+  const audience = (aud.includes(",") ? aud.split(",") : aud) as string;
+  return { ok: true, claims: { aud: audience, ...(email ? { email } : {}) } };
 };
 
 function context(policy: IamPolicy | undefined, extra: Record<string, any> = {}, projectInvokers: string[] = []): AuthContext {
@@ -36,11 +38,12 @@ describe("checkInvoker", () => {
     expect(checkInvoker(bearer(`http://127.0.0.1:9|${CALLER}`), ctx)).toMatchObject({ ok: false, status: 401 });
   });
 
-  it("accepts the service URL (with or without a slash), a custom audience, or a list holding one", () => {
+  it("accepts the service URL (with or without a slash) or a custom audience, and refuses a list holding one", () => {
     const ctx = context(invokers(`serviceAccount:${CALLER}`), { customAudiences: ["https://worker.example"] });
-    for (const aud of [URL_, `${URL_}/`, "https://worker.example", `https://other,${URL_}`]) {
+    for (const aud of [URL_, `${URL_}/`, "https://worker.example"]) {
       expect(checkInvoker(bearer(`${aud}|${CALLER}`), ctx), aud).toEqual({ ok: true });
     }
+    expect(checkInvoker(bearer(`https://other,${URL_}|${CALLER}`), ctx)).toMatchObject({ ok: false, status: 401 });
   });
 
   it("answers 403 to a verified caller who is not an invoker", () => {

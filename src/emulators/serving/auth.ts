@@ -17,7 +17,7 @@ import type { IamPolicy } from "../contracts.ts";
 import type { RevisionConfig } from "./config.ts";
 
 /** Verifies an ID token's signature and expiry (the emulator's token issuer). */
-export type IdTokenVerifier = (token: string) => { ok: true; claims: { aud: string | string[]; email?: string } } | { ok: false; reason: string };
+export type IdTokenVerifier = (token: string) => { ok: true; claims: { aud: string; email?: string } } | { ok: false; reason: string };
 
 /** The verdict on one request. */
 export type AuthVerdict = { ok: true } | { ok: false; status: 401 | 403; message: string };
@@ -63,10 +63,11 @@ export function checkInvoker(headers: Record<string, string | string[] | undefin
   }
   const verified = ctx.verify(token);
   if (!verified.ok) return { ok: false, status: 401, message: `Unauthorized: ${verified.reason}` };
-  const audiences = Array.isArray(verified.claims.aud) ? verified.claims.aud : [verified.claims.aud];
+  const { aud } = verified.claims;
   const accepted = [ctx.serviceUrl, `${ctx.serviceUrl}/`, ...ctx.config.customAudiences];
-  if (!audiences.some((a) => accepted.includes(a))) {
-    return { ok: false, status: 401, message: `Unauthorized: the token's audience ${audiences.join(", ")} is not this service` };
+  // One audience string, as google-auth-library requires; a list never matches.
+  if (typeof aud !== "string" || !accepted.includes(aud)) {
+    return { ok: false, status: 401, message: `Unauthorized: the token's audience ${JSON.stringify(aud)} is not this service` };
   }
   const email = verified.claims.email;
   const allowed =

@@ -30,6 +30,11 @@ describe("revisionConfig", () => {
     });
   });
 
+  it("reads the memory limit, Cloud Run's 512 MiB when unset", () => {
+    expect(revisionConfig(service({ containers: [{ image: "i" }] })).memoryLimitBytes).toBe(512 * 1024 * 1024);
+    expect(revisionConfig(service({ containers: [{ image: "i", resources: { limits: { memory: "2Gi" } } }] })).memoryLimitBytes).toBe(2 * 1024 ** 3);
+  });
+
   it("defaults concurrency to 1 below one vCPU and to 80 from one vCPU", () => {
     const withCpu = (cpu: string) => revisionConfig(service({ containers: [{ image: "i", resources: { limits: { cpu } } }] }));
     expect(withCpu("500m").concurrency).toBe(1);

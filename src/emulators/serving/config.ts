@@ -5,6 +5,7 @@
  */
 import { randomInt } from "node:crypto";
 import type { RunService } from "../contracts.ts";
+import { DEFAULT_LIMITS, parseMemory } from "../run-admin/resource-limits.ts";
 
 /** The routing and container settings of one revision. */
 export interface RevisionConfig {
@@ -30,6 +31,8 @@ export interface RevisionConfig {
   ingressNone: boolean;
   /** True when the invoker check is off (`invokerIamDisabled`). */
   invokerIamDisabled: boolean;
+  /** The ingress container's memory limit in bytes (Cloud Run's default, 512 MiB, when unset). */
+  memoryLimitBytes: number;
 }
 
 const DEFAULT_MAX_INSTANCES = 100;
@@ -81,6 +84,7 @@ export function revisionConfig(service: RunService): RevisionConfig {
     customAudiences: Array.isArray(service.customAudiences) ? service.customAudiences.map(String) : [],
     ingressNone: ingress === "INGRESS_TRAFFIC_NONE" || ingress === 4,
     invokerIamDisabled: service.invokerIamDisabled === true,
+    memoryLimitBytes: parseMemory(String(container.resources?.limits?.memory ?? "")) ?? parseMemory(DEFAULT_LIMITS.memory)!,
   };
 }
 

@@ -3,7 +3,8 @@
  * A service's URL: a loopback HTTP server that checks each request (ingress, then the invoker check),
  * places it (or a WebSocket upgrade) on an instance, and proxies it there with streaming bodies both
  * ways, never buffering. It enforces the request timeout (504 if the container has not answered yet,
- * else the connection is cut; an upgraded socket is closed) and sets the session-affinity cookie.
+ * else the connection is cut; an upgraded socket is closed), holds the slot of a client that left for a
+ * while, and sets the session-affinity cookie.
  *
  * Replies it makes itself: 404 when ingress is NONE; 401/403 from the invoker check; 429 when no
  * instance could take the request within the queue timeout; 503 when the instance failed to start or
@@ -11,6 +12,7 @@
  */
 import http from "node:http";
 import type net from "node:net";
+import { KEEP_ALIVE_TIMEOUT_MS } from "../serve.ts";
 import type { AuthVerdict } from "./auth.ts";
 import { affinityCookieOf, setAffinityCookie } from "./affinity.ts";
 import { PoolClosedError, QueueTimeoutError, StartFailedError, type Lease } from "./pool.ts";
@@ -31,6 +33,10 @@ export interface FrontEndTarget {
   ingressNone(): boolean;
   /** The serving revision's request timeout. */
   timeoutMs(): number;
+  /** How long a request whose client left keeps its slot (see `proxy.ts`). */
+  slotHoldMs(): number;
+  /** When a WebSocket just opened is dropped at random (chaos); undefined: never. */
+  webSocketDropDelayMs(): number | undefined;
 }
 
 /** A running front end. */
@@ -94,7 +100,7 @@ function cookieFor(target: FrontEndTarget, req: http.IncomingMessage, lease: Lea
 /** Starts the front end of one service on a loopback port. */
 export async function startFrontEnd(target: FrontEndTarget): Promise<FrontEnd> {
   const upgraded = new Set<net.Socket>();
-  const limits = (): ProxyLimits => ({ timeoutMs: target.timeoutMs() });
+  const limits = (): ProxyLimits => ({ timeoutMs: target.timeoutMs(), slotHoldMs: target.slotHoldMs() });
 
   const server = http.createServer((req, res) => {
     // A client that leaves while its request is queued gives up its place.
@@ -122,12 +128,15 @@ export async function startFrontEnd(target: FrontEndTarget): Promise<FrontEnd> {
       (lease) => {
         if (!lease) return;
         if (gone.signal.aborted) return lease.release();
-        proxyUpgrade({ req, client: socket, head, lease, cookie: cookieFor(target, req, lease), ...limits() });
+        const dropAfterMs = target.webSocketDropDelayMs();
+        proxyUpgrade({ req, client: socket, head, lease, cookie: cookieFor(target, req, lease), ...limits(), dropAfterMs });
       },
       (err: Error) => rawReply(socket, 500, `Internal error: ${err.message}`),
     );
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  // As Google's front ends do (see serve.ts): idle connections are not closed under a reusing client.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -2,10 +2,16 @@
  * @module
  * How the plane makes an instance of a revision: the container contract's environment, the command
  * of its image, and its output turned into Cloud Logging entries (stdout and stderr lines through
- * the logging agent's rules, plus `varlog/system` lines when an instance starts or dies unasked).
+ * the logging agent's rules, plus `varlog/system` lines when an instance starts, dies unasked, or
+ * breaks its memory limit).
+ *
+ * The environment is, lowest first: the few host variables the plane passes through (`PATH` and
+ * `NODE_OPTIONS` by default: the image's command runs on this host's runtime), `GOOGLE_CLOUD_PROJECT`,
+ * the image's own `ENV`, the container's `env`, then `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`; the
+ * instance adds `PORT`, `GCE_METADATA_HOST`, `HOME` and `TMPDIR`. Nothing else of the host's leaks in.
  */
 import type { LogEntry } from "../contracts.ts";
-import { lineToEntry } from "../logging/index.ts";
+import { lineToEntry, preciseTimestamp } from "../logging/index.ts";
 import { Instance } from "./instance.ts";
 import type { Revision, StartReason } from "./pool.ts";
 
@@ -24,6 +30,10 @@ export interface InstanceSpec {
   startupTimeoutMs: number;
   shutdownGraceMs: number;
   coldStartDelayMs: number;
+  /** Host variables passed through to every instance. */
+  hostEnv: Record<string, string>;
+  /** Whether the revision's memory limit is enforced. */
+  enforceMemoryLimit: boolean;
 }
 
 /** Makes (does not start) an instance, and logs that it is starting. */
@@ -37,19 +47,30 @@ export function createInstance(spec: InstanceSpec): Instance {
     configuration_name: config.serviceId,
     location: spec.region,
   };
+  // A memory kill is logged with Google's own message; no second line for the same end.
+  let endLogged = false;
   const instance: Instance = new Instance({
     argv: revision.argv,
     env: {
+      ...spec.hostEnv,
+      // Cloud Run does not set it; here it keeps client libraries from asking this host's gcloud for the
+      // project (which can reach Google) before they ask the instance's metadata server.
+      GOOGLE_CLOUD_PROJECT: projectId,
+      ...revision.imageEnv,
       ...config.env,
       K_SERVICE: config.serviceId,
       K_REVISION: revision.name,
       K_CONFIGURATION: config.serviceId,
-      GOOGLE_CLOUD_PROJECT: projectId,
     },
     revision: revision.name,
-    onLine: (line, stream) => ingest(lineToEntry(line, { projectId, stream, resourceLabels, instanceId: instance.id })),
+    onLine: (line, stream) =>
+      ingest(lineToEntry(line, { projectId, stream, resourceLabels, instanceId: instance.id, timestamp: preciseTimestamp() })),
+    onSystemLog: (severity, text) => {
+      endLogged ||= severity === "ERROR";
+      ingest(systemEntry(projectId, resourceLabels, instance.id, severity, text));
+    },
     onExit: (exited) => {
-      if (exited.exit && !exited.exit.planned) {
+      if (exited.exit && !exited.exit.planned && !endLogged) {
         ingest(systemEntry(projectId, resourceLabels, exited.id, "ERROR", `Instance stopped unexpectedly: ${exited.exit.reason}.`));
       }
       spec.onExit(exited);
@@ -58,6 +79,7 @@ export function createInstance(spec: InstanceSpec): Instance {
     startupTimeoutMs: spec.startupTimeoutMs,
     shutdownGraceMs: spec.shutdownGraceMs,
     coldStartDelayMs: spec.coldStartDelayMs,
+    memoryLimitBytes: spec.enforceMemoryLimit ? config.memoryLimitBytes : undefined,
   });
   ingest(systemEntry(projectId, resourceLabels, instance.id, "INFO", `Starting new instance. Reason: ${spec.reason}.`));
   return instance;
@@ -68,7 +90,7 @@ function systemEntry(projectId: string, labels: Record<string, string>, instance
   return {
     logName: `projects/${projectId}/logs/run.googleapis.com%2Fvarlog%2Fsystem`,
     resource: { type: "cloud_run_revision", labels: { ...labels } },
-    timestamp: new Date().toISOString(),
+    timestamp: preciseTimestamp(),
     severity,
     labels: { instanceId },
     textPayload: text,

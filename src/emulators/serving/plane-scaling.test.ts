@@ -46,8 +46,8 @@ describe("concurrency and scale-out", () => {
     expect(new Set(replies.map((r) => r.pid)).size).toBe(2);
   });
 
-  it("queues a request until a slot frees, and answers 429 once the queue timeout passes", async () => {
-    h = await startHarness({ queueTimeoutMs: 400 });
+  it("queues a request until a slot frees, and answers 429 once the max-instances wait passes", async () => {
+    h = await startHarness({ maxInstancesQueueTimeoutMs: 400 });
     // Both instances warm, so the short queue timeout never races a cold start.
     const { uri } = await h.plane.deploy(runService("capped", { concurrency: 1, minInstances: 2, maxInstances: 2 }));
     const held = settled([0, 1].map(() => whoami(uri, "/hold")));
@@ -87,7 +87,7 @@ describe("concurrency and scale-out", () => {
   });
 
   it("answers a WebSocket handshake beyond max instances with 429", async () => {
-    h = await startHarness({ queueTimeoutMs: 300 });
+    h = await startHarness({ maxInstancesQueueTimeoutMs: 300 });
     const { uri } = await h.plane.deploy(runService("ws-capped", { concurrency: 1, maxInstances: 1 }));
     const held = settled([whoami(uri, "/hold")]);
     await waitFor("the instance busy", () => ready(h!, "ws-capped")[0]?.inFlight === 1);

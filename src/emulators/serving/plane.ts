@@ -6,11 +6,14 @@
  *
  * An instance runs `[...mapped image command, ...container.command, ...container.args]`: the mapped
  * command plays the image's entrypoint, and the container's `command` and `args` reach it as arguments.
+ * A mapping may carry the image's own environment too (see `images.ts`).
  */
+import type { Chaos } from "../chaos.ts";
 import { DeployError, type Deployment, type LogEntry, type LogSink, type PolicyLookup, type RunService, type ServingBackend } from "../contracts.ts";
 import { checkInvoker, type IdTokenVerifier } from "./auth.ts";
 import { instanceArgv, revisionConfig, revisionNameOf } from "./config.ts";
 import { startFrontEnd, type FrontEnd } from "./front-end.ts";
+import { resolveImageMapping, type ImageMapping } from "./images.ts";
 import { createInstance } from "./instance-factory.ts";
 import type { Instance, InstanceExit, InstanceState } from "./instance.ts";
 import { InstancePool, PoolClosedError, type Revision } from "./pool.ts";
@@ -20,14 +23,31 @@ export interface ServingPlaneOptions {
   projectId: string;
   projectNumber: string;
   region: string;
-  /** Container image → the local command (argv) its instances run; also see {@link ServingPlane.mapImage}. */
-  images: Record<string, string[]>;
   /**
-   * Consulted for an image the `images` map does not name: the command its instances run, or
+   * Container image → the local command (argv) its instances run, or `{command, env}` with the image's
+   * own environment; also see {@link ServingPlane.mapImage}.
+   */
+  images: Record<string, ImageMapping>;
+  /**
+   * Consulted for an image the `images` map does not name: its mapping (as in `images`), or
    * undefined when the image is unknown. Lets a product map a family of image references (any tag of
    * its worker image, say) without the emulator knowing about it.
    */
-  resolveImage?: (image: string) => string[] | undefined;
+  resolveImage?: (image: string) => ImageMapping | undefined;
+  /**
+   * Names of host variables passed through to every instance, below the image's and container's
+   * environment; default {@link DEFAULT_HOST_ENV}. Nothing else of this host's environment reaches an
+   * instance, as nothing of the deployer's reaches a Cloud Run container.
+   */
+  hostEnv?: readonly string[];
+  /**
+   * Kill an instance whose processes' resident memory plus the files it wrote pass its container's
+   * memory limit (default 512 MiB), as Cloud Run does. Default false: this host's processes are not
+   * sized like a container's.
+   */
+  enforceMemoryLimits?: boolean;
+  /** Random faults: idle reclaims, WebSocket drops, cold-start delays (see `chaos.ts`). */
+  chaos?: Chaos;
   /** Receives every line instances write to stdout or stderr, as Cloud Run's logging agent would send it. */
   logs: LogSink;
   /** IAM: `allUsers` with `roles/run.invoker` makes a service public. */
@@ -44,20 +64,31 @@ export interface ServingPlaneOptions {
   shutdownGraceMs?: number;
   /** An instance must listen on $PORT within this; Cloud Run: 4 min. */
   startupTimeoutMs?: number;
-  /** A request no instance can take gets 429 after this; Cloud Run: max(3.5 × average startup, 10 s). */
+  /**
+   * The cold-start wait: a request an instance is starting for gets 429 after this. Default Cloud
+   * Run's rule, max(3.5 × the average startup of the service's instances, 10 s).
+   */
   queueTimeoutMs?: number;
+  /** A request that arrives with every instance the revision may have busy gets 429 after this; Cloud Run: 60 s. */
+  maxInstancesQueueTimeoutMs?: number;
+  /** How long a request whose client left keeps its slot on the instance; default 3 s (see {@link ServingPlane.setSlotHold}). */
+  slotHoldMs?: number;
   /** Delay added before each instance starts (a fault switch; see {@link ServingPlane.setColdStartDelay}). */
   coldStartDelayMs?: number;
 }
 
-/** The serving plane's default timings: Cloud Run's documented values. */
+/** The serving plane's default timings: Cloud Run's documented values (the slot hold is an estimate). */
 export const SERVING_DEFAULTS = {
   idleTimeoutMs: 15 * 60_000,
   shutdownGraceMs: 10_000,
   startupTimeoutMs: 240_000,
-  queueTimeoutMs: 10_000,
+  maxInstancesQueueTimeoutMs: 60_000,
+  slotHoldMs: 3_000,
   coldStartDelayMs: 0,
 } as const;
+
+/** Host variables every instance gets by default: how to find programs, and how this host's Node runs them. */
+export const DEFAULT_HOST_ENV: readonly string[] = ["PATH", "NODE_OPTIONS"];
 
 /** Cloud Run's default request timeout, used before any revision serves. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
@@ -73,9 +104,15 @@ export interface InstanceInfo {
   service: string;
   revision: string;
   state: InstanceState;
-  /** Requests (and WebSockets) it is serving now. */
+  /** Requests (and WebSockets) it is serving now, including lingering ones. */
   inFlight: number;
+  /** Requests whose client has left but which still hold their slot (see {@link ServingPlaneOptions.slotHoldMs}). */
+  lingering: number;
   port: number;
+  /** How long its start was delayed (the cold-start switch plus any chaos). */
+  startDelayMs: number;
+  /** Its own file system (holding its `HOME` and `TMPDIR`), once it has one; removed when it stops. */
+  fileSystem?: string;
   /** How it ended, once stopped. */
   exit?: InstanceExit;
 }
@@ -91,48 +128,59 @@ interface ServiceRuntime {
 /** Runs deployed services as local processes behind per-service loopback URLs. */
 export class ServingPlane implements ServingBackend {
   readonly #options: ServingPlaneOptions;
-  readonly #images: Map<string, string[]>;
+  readonly #images: Map<string, ImageMapping>;
   /** Services by full name, from the first deploy (while the URL is being allocated too). */
   readonly #services = new Map<string, Promise<ServiceRuntime>>();
   /** The same services once their URL is up, for synchronous introspection. */
   readonly #ready = new Map<string, ServiceRuntime>();
   readonly #timings: Timings;
+  readonly #queueTimeoutMs: number | undefined;
+  readonly #hostEnv: readonly string[];
   readonly #projectInvokers: string[];
   #affinityBrokenUntil = 0;
   #closed = false;
 
   constructor(options: ServingPlaneOptions) {
     this.#options = options;
-    this.#images = new Map(Object.entries(options.images));
+    this.#images = new Map();
+    for (const [image, mapping] of Object.entries(options.images)) this.mapImage(image, mapping);
     this.#timings = { ...SERVING_DEFAULTS };
     for (const key of Object.keys(SERVING_DEFAULTS) as (keyof Timings)[]) {
       if (options[key] !== undefined) this.#timings[key] = options[key];
     }
+    this.#queueTimeoutMs = options.queueTimeoutMs;
+    this.#hostEnv = options.hostEnv ?? DEFAULT_HOST_ENV;
     this.#projectInvokers = options.projectInvokers ?? [`${options.projectNumber}-compute@developer.gserviceaccount.com`];
   }
 
-  /** Maps a container image to the local command (argv) its instances run; later deploys use it. */
-  mapImage(image: string, argv: string[]): void {
-    if (argv.length === 0) throw new TypeError(`image ${image}: the command is empty`);
-    this.#images.set(image, [...argv]);
+  /** Maps a container image to the local command (argv) its instances run, or `{command, env}`; later deploys use it. */
+  mapImage(image: string, mapping: ImageMapping): void {
+    const { command, env } = resolveImageMapping(image, mapping);
+    this.#images.set(image, { command, env });
   }
 
   /** See {@link ServingBackend.deploy}. Rejects with a {@link DeployError} (`CONTAINER_MISSING`, `HEALTH_CHECK_CONTAINER_ERROR`). */
   async deploy(service: RunService): Promise<Deployment> {
     if (this.#closed) throw new DeployError("The serving plane is shut down.", "INTERNAL");
     const config = revisionConfig(service);
-    const mapped = this.#images.get(config.image) ?? this.#options.resolveImage?.(config.image);
-    if (!mapped) {
+    const mapping = this.#images.get(config.image) ?? this.#options.resolveImage?.(config.image);
+    if (!mapping) {
       throw new DeployError(
         `Image '${config.image}' not found. Map it to a local command (images option or mapImage) to deploy it.`,
         "CONTAINER_MISSING",
       );
     }
+    let mapped;
+    try {
+      mapped = resolveImageMapping(config.image, mapping);
+    } catch (err) {
+      throw new DeployError(`Image '${config.image}' cannot be run: ${(err as Error).message}`, "CONTAINER_MISSING");
+    }
     const runtime = await this.#runtimeOf(config.serviceName);
     const rollout = runtime.rollouts.then(async (): Promise<Deployment> => {
       runtime.revisions++;
       const name = revisionNameOf(service, config.serviceId, runtime.revisions);
-      const revision: Revision = { name, config, argv: instanceArgv(mapped, config) };
+      const revision: Revision = { name, config, argv: instanceArgv(mapped.command, config), imageEnv: mapped.env };
       try {
         // Like Cloud Run, a deploy starts an instance to check the container serves, even with no minimum.
         await runtime.pool.prepare(revision, Math.max(1, config.minInstances));
@@ -214,6 +262,11 @@ export class ServingPlane implements ServingBackend {
     this.#timings.coldStartDelayMs = ms;
   }
 
+  /** How long requests whose client leaves from now on keep their slot (see {@link ServingPlaneOptions.slotHoldMs}). */
+  setSlotHold(ms: number): void {
+    this.#timings.slotHoldMs = ms;
+  }
+
   #runtimes(serviceName: string | undefined): [string, ServiceRuntime][] {
     const found: [string, ServiceRuntime][] = [];
     for (const [name, runtime] of this.#ready) {
@@ -233,7 +286,10 @@ export class ServingPlane implements ServingBackend {
         revision: i.revision,
         state: i.state,
         inFlight: i.inFlight,
+        lingering: i.lingering,
         port: i.port,
+        startDelayMs: i.startDelayMs,
+        ...(i.files ? { fileSystem: i.files.root } : {}),
         ...(i.exit ? { exit: i.exit } : {}),
       })),
     );
@@ -261,6 +317,7 @@ export class ServingPlane implements ServingBackend {
   }
 
   async #createRuntime(serviceName: string): Promise<ServiceRuntime> {
+    const chaos = this.#options.chaos;
     const pool = new InstancePool({
       createInstance: (revision, reason, onExit) =>
         createInstance({
@@ -272,10 +329,16 @@ export class ServingPlane implements ServingBackend {
           onExit,
           ingest: (entry) => this.#ingest(entry),
           startMetadataServer: this.#options.startMetadataServer,
-          ...this.#timings,
+          startupTimeoutMs: this.#timings.startupTimeoutMs,
+          shutdownGraceMs: this.#timings.shutdownGraceMs,
+          coldStartDelayMs: this.#timings.coldStartDelayMs + (chaos?.coldStartDelayMs() ?? 0),
+          hostEnv: this.#passedHostEnv(),
+          enforceMemoryLimit: this.#options.enforceMemoryLimits ?? false,
         }),
       idleTimeoutMs: () => this.#timings.idleTimeoutMs,
-      queueTimeoutMs: () => this.#timings.queueTimeoutMs,
+      queueTimeoutMs: () => this.#queueTimeoutMs,
+      maxInstancesQueueTimeoutMs: () => this.#timings.maxInstancesQueueTimeoutMs,
+      randomReclaimDelayMs: chaos ? () => chaos.idleReclaimDelayMs() : undefined,
     });
     let url = "";
     const frontEnd = await startFrontEnd({
@@ -298,6 +361,8 @@ export class ServingPlane implements ServingBackend {
       },
       ingressNone: () => pool.current?.config.ingressNone ?? false,
       timeoutMs: () => pool.current?.config.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      slotHoldMs: () => this.#timings.slotHoldMs,
+      webSocketDropDelayMs: () => chaos?.webSocketDropDelayMs(),
     });
     url = frontEnd.url;
     if (this.#closed || !this.#services.has(serviceName)) {
@@ -308,6 +373,16 @@ export class ServingPlane implements ServingBackend {
     const runtime: ServiceRuntime = { frontEnd, pool, revisions: 0, rollouts: Promise.resolve() };
     this.#ready.set(serviceName, runtime);
     return runtime;
+  }
+
+  /** The host variables named in `hostEnv` that are set here. */
+  #passedHostEnv(): Record<string, string> {
+    const passed: Record<string, string> = {};
+    for (const name of this.#hostEnv) {
+      const value = process.env[name];
+      if (value !== undefined) passed[name] = value;
+    }
+    return passed;
   }
 
   #ingest(entry: LogEntry): void {

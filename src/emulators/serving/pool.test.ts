@@ -16,6 +16,7 @@ class FakeInstance {
   retiring = false;
   lastAssigned = 0;
   idleTimer: NodeJS.Timeout | undefined;
+  startupMs: number | undefined;
   port = 0;
   readonly sockets = new Set();
   exit: { code: null; signal: null; reason: string; planned: boolean } | undefined;
@@ -72,9 +73,10 @@ function revision(name: string, settings: Partial<RevisionConfig> = {}): Revisio
     customAudiences: [],
     ingressNone: false,
     invokerIamDisabled: false,
+    memoryLimitBytes: 512 * 1024 * 1024,
     ...settings,
   } satisfies RevisionConfig;
-  return { name, config, argv: ["container"] };
+  return { name, config, argv: ["container"], imageEnv: {} };
 }
 
 let pool: InstancePool | undefined;
@@ -84,7 +86,9 @@ afterEach(async () => {
 });
 
 /** A pool whose instances are fakes the test controls; `timings` in ms. */
-function fakePool(timings: { idleMs?: number; queueMs?: number } = {}) {
+function fakePool(
+  timings: { idleMs?: number; queueMs?: number | "cloud-run"; maxQueueMs?: number; randomReclaimMs?: () => number | undefined } = {},
+) {
   const created: FakeInstance[] = [];
   pool = new InstancePool({
     createInstance: (rev, reason, onExit) => {
@@ -93,7 +97,9 @@ function fakePool(timings: { idleMs?: number; queueMs?: number } = {}) {
       return instance as unknown as Instance;
     },
     idleTimeoutMs: () => timings.idleMs ?? 60_000,
-    queueTimeoutMs: () => timings.queueMs ?? 60_000,
+    queueTimeoutMs: () => (timings.queueMs === "cloud-run" ? undefined : (timings.queueMs ?? 60_000)),
+    maxInstancesQueueTimeoutMs: () => timings.maxQueueMs ?? 60_000,
+    randomReclaimDelayMs: timings.randomReclaimMs,
   });
   return { pool, created };
 }
@@ -143,7 +149,7 @@ describe("placement", () => {
 
 describe("the queue", () => {
   it("starts one instance per queued request at concurrency 1, up to max instances", async () => {
-    const { pool, created } = fakePool({ queueMs: 100 });
+    const { pool, created } = fakePool({ queueMs: 100, maxQueueMs: 100 });
     const [first] = await serving(pool, created, revision("r1", { maxInstances: 3 }));
     await pool.acquire();
     const waiting = [pool.acquire(), pool.acquire(), pool.acquire()];
@@ -157,6 +163,33 @@ describe("the queue", () => {
     await expect(waiting[2]).rejects.toBeInstanceOf(QueueTimeoutError);
     expect(pool.queued).toBe(0);
     expect(first.inFlight).toBe(1);
+  });
+
+  it("lets a request at max instances wait the max-instances wait, apart from the cold-start wait", async () => {
+    const { pool, created } = fakePool({ queueMs: 50, maxQueueMs: 60_000 });
+    await serving(pool, created, revision("r1", { maxInstances: 2 }));
+    const held = await pool.acquire();
+    // An instance starts for this one (and never comes up): it waits the cold-start wait.
+    const coldStart = pool.acquire();
+    expect(created).toHaveLength(2);
+    // Nothing can start for this one: both instances the revision may have exist.
+    const atMax = pool.acquire();
+    await expect(coldStart).rejects.toBeInstanceOf(QueueTimeoutError);
+    // The cold-start wait is over, the max-instances wait is not: the second still queues.
+    expect(pool.queued).toBe(1);
+    held.release();
+    expect((await atMax).instance.id).toBe(held.instance.id);
+  });
+
+  it("waits max(3.5 × the average startup, 10 s) for a cold start unless the wait is set", async () => {
+    const { pool, created } = fakePool({ queueMs: "cloud-run" });
+    expect(pool.coldStartWaitMs()).toBe(10_000);
+    const prepared = pool.prepare(revision("r1"), 2);
+    created[0].startupMs = 2_000;
+    created[1].startupMs = 6_000;
+    for (const instance of created) instance.ready();
+    await prepared;
+    expect(pool.coldStartWaitMs()).toBe(14_000);
   });
 
   it("hands a freed slot to the oldest waiter", async () => {
@@ -300,6 +333,28 @@ describe("min instances and idle reclaim", () => {
     expect(stopped[0].stopReasons).toEqual(["idle"]);
     await new Promise((r) => setTimeout(r, 90));
     expect(created.filter((i) => i.state === "ready")).toHaveLength(1);
+  });
+
+  it("reclaims an idle instance at a random moment, min instances included, and replaces the minimum", async () => {
+    const delays = [20, undefined];
+    const { pool, created } = fakePool({ idleMs: 60_000, randomReclaimMs: () => delays.shift() });
+    const [a] = await serving(pool, created, revision("r1", { minInstances: 1 }));
+    await waitUntil(() => a.state === "stopped");
+    expect(a.stopReasons).toEqual(["reclaimed while idle (chaos)"]);
+    // The minimum is kept: a replacement starts, and its own draw (never) leaves it alone.
+    expect(created).toHaveLength(2);
+    expect(created[1].reason).toBe("MANUAL_OR_CUSTOMER_MIN_INSTANCE");
+    created[1].ready();
+  });
+
+  it("never reclaims a busy instance at random", async () => {
+    const { pool, created } = fakePool({ idleMs: 60_000, randomReclaimMs: () => 10 });
+    const [a] = await serving(pool, created, revision("r1"));
+    const lease = await pool.acquire();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(a.state).toBe("ready");
+    lease.release();
+    await waitUntil(() => a.state === "stopped");
   });
 });
 

@@ -7,14 +7,18 @@
  *   flight than the revision's concurrency), preferring the one its affinity cookie names, else the
  *   least loaded, rotating among equals.
  * - With no free slot it waits in a queue; the pool starts instances for the queue (a cold start), up
- *   to the revision's max instances. A request still queued after the queue timeout fails with
- *   {@link QueueTimeoutError} (the front end answers 429).
+ *   to the revision's max instances. A request still queued after its wait fails with
+ *   {@link QueueTimeoutError} (the front end answers 429). Two waits apply, as on Cloud Run: a request
+ *   an instance is starting for waits the cold-start wait (max(3.5 × the average startup, 10 s) unless
+ *   set); one that arrives with every instance the revision may have busy waits the max-instances wait
+ *   (60 s).
  * - An instance that fails to start fails the queued requests it was started for with
  *   {@link StartFailedError} (503) instead of being started again at once, so a crashing container
  *   does not spin.
  * - The min instance count of the serving revision is kept warm: a lost instance is replaced, with a
  *   backoff when replacements fail.
- * - An idle instance beyond the minimum is stopped after the idle timeout.
+ * - An idle instance beyond the minimum is stopped after the idle timeout; with chaos on, any idle
+ *   instance, min instances included, may also be reclaimed at a random moment.
  * - When a new revision takes over, instances of older revisions finish what they serve and stop.
  */
 import type { RevisionConfig } from "./config.ts";
@@ -29,6 +33,8 @@ export interface Revision {
   config: RevisionConfig;
   /** The command its instances run. */
   argv: string[];
+  /** The image's own environment (its `ENV` lines). */
+  imageEnv: Record<string, string>;
 }
 
 /** Why an instance starts, in the words of Cloud Run's system log. */
@@ -40,8 +46,18 @@ export interface PoolOptions {
   createInstance(revision: Revision, reason: StartReason, onExit: (instance: Instance) => void): Instance;
   /** Read at each use, so tests can change timings on a running plane. */
   idleTimeoutMs(): number;
-  queueTimeoutMs(): number;
+  /** The cold-start wait, or undefined for Cloud Run's rule: max(3.5 × average startup, 10 s). */
+  queueTimeoutMs(): number | undefined;
+  /** How long a request waits when the revision is at its max instances (Cloud Run: 60 s). */
+  maxInstancesQueueTimeoutMs(): number;
+  /** How long an instance that just became idle stays before a random reclaim; undefined: never (no chaos). */
+  randomReclaimDelayMs?(): number | undefined;
 }
+
+/** The least cold-start wait, and how many times the average startup a request waits at least. */
+export const COLD_START_WAIT = { minimumMs: 10_000, startupMultiple: 3.5 } as const;
+/** How many recent startups the average is taken over. */
+const STARTUP_SAMPLES = 20;
 
 /** The instance started for the request could not start (Cloud Run answers 503). */
 export class StartFailedError extends Error {
@@ -70,6 +86,8 @@ export class InstancePool {
   #closed = false;
   #minRetryTimer: NodeJS.Timeout | undefined;
   #minRetryAttempts = 0;
+  /** Recent startup times (spawn to listening), newest last. */
+  readonly #startups: number[] = [];
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -136,9 +154,30 @@ export class InstancePool {
     if (!this.#current) return Promise.reject(new StartFailedError("no revision of the service is ready to serve"));
     const free = this.#pick(preferred);
     if (free) return Promise.resolve(this.#lease(free));
-    const queued = this.#queue.enqueue(preferred, this.#options.queueTimeoutMs(), signal);
+    const queued = this.#queue.enqueue(preferred, this.#waitFor(this.#queue.length + 1), signal);
     this.#dispatch();
     return queued;
+  }
+
+  /**
+   * The cold-start wait in force: the configured one, else max(3.5 × the average of recent startups,
+   * 10 s).
+   */
+  coldStartWaitMs(): number {
+    const configured = this.#options.queueTimeoutMs();
+    if (configured !== undefined) return configured;
+    const average = this.#startups.length === 0 ? 0 : this.#startups.reduce((a, b) => a + b, 0) / this.#startups.length;
+    return Math.max(COLD_START_WAIT.minimumMs, Math.round(COLD_START_WAIT.startupMultiple * average));
+  }
+
+  /**
+   * How long the request at queue `position` (1 = first) may wait: the max-instances wait when no
+   * instance is starting for it and none may be added, else the cold-start wait.
+   */
+  #waitFor(position: number): number {
+    const current = this.#current!;
+    const atMax = this.#liveOfCurrent().length >= current.config.maxInstances && position > this.#startingCapacity();
+    return atMax ? this.#options.maxInstancesQueueTimeoutMs() : this.coldStartWaitMs();
   }
 
   /** Fails queued requests, stops every instance (SIGTERM, then SIGKILL after the grace) and clears timers. */
@@ -279,6 +318,10 @@ export class InstancePool {
       throw error;
     }
     this.#servedOnce.add(instance);
+    if (instance.startupMs !== undefined) {
+      this.#startups.push(instance.startupMs);
+      if (this.#startups.length > STARTUP_SAMPLES) this.#startups.shift();
+    }
     if (this.#closed) {
       await instance.stop("the service was removed");
       throw new PoolClosedError("the service was removed");
@@ -303,12 +346,21 @@ export class InstancePool {
 
   #scheduleIdle(instance: Instance): void {
     clearTimeout(instance.idleTimer);
-    instance.idleTimer = setTimeout(() => this.#reclaimIfIdle(instance), this.#options.idleTimeoutMs());
+    const idleTimeoutMs = this.#options.idleTimeoutMs();
+    const randomMs = this.#options.randomReclaimDelayMs?.();
+    const random = randomMs !== undefined && randomMs < idleTimeoutMs;
+    instance.idleTimer = setTimeout(() => this.#reclaimIfIdle(instance, random), random ? randomMs : idleTimeoutMs);
     instance.idleTimer.unref();
   }
 
-  #reclaimIfIdle(instance: Instance): void {
+  /** Stops an instance still idle: after the idle timeout if above the minimum, or at a random moment (chaos). */
+  #reclaimIfIdle(instance: Instance, random: boolean): void {
     if (instance.state !== "ready" || instance.inFlight > 0) return;
+    if (random) {
+      // Cloud Run may shut down any idle instance at any time, min instances included; they are replaced.
+      void instance.stop("reclaimed while idle (chaos)");
+      return;
+    }
     const current = this.#current;
     const ofCurrent = current !== undefined && instance.revision === current.name && !instance.retiring;
     if (ofCurrent && this.#liveOfCurrent().length <= current.config.minInstances) return;

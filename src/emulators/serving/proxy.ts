@@ -4,6 +4,10 @@
  * both ways, or a WebSocket (any upgrade) as two piped sockets. Both register their sockets with the
  * instance so a fault switch can drop them, release the slot exactly once when done, and end at the
  * request timeout, as Cloud Run does (the instance itself keeps running).
+ *
+ * The slot outlives a client that leaves: the front end ends the request to the instance only some
+ * time later (`slotHoldMs`), so at concurrency 1 the next request (a reconnect, say) can reach the
+ * instance only after the old one has been ended there. Until then the request counts as lingering.
  */
 import http from "node:http";
 import net from "node:net";
@@ -14,6 +18,10 @@ import type { Lease } from "./pool.ts";
 export interface ProxyLimits {
   /** The request timeout: an HTTP request gets 504 (or is cut), an upgraded socket is closed. */
   timeoutMs: number;
+  /** How long after its client leaves a request still holds its slot on the instance. */
+  slotHoldMs: number;
+  /** When set, an upgraded socket is dropped (both sides) this long after it opens (a chaos fault). */
+  dropAfterMs?: number;
 }
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
@@ -45,7 +53,7 @@ export function proxyRequest(
   // Only while this request is served: the client's connection may be reused for another instance later.
   instance.sockets.add(req.socket);
   const upstream = http.request({
-    host: "127.0.0.1",
+    host: instance.host,
     port: instance.port,
     method: req.method,
     path: req.url,
@@ -61,18 +69,40 @@ export function proxyRequest(
     }
     upstream.destroy();
   }, options.timeoutMs);
-  res.once("close", () => {
+  let answered = false;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
     clearTimeout(timer);
-    instance.sockets.delete(req.socket);
     upstream.destroy();
     lease.release();
+  };
+  res.once("close", () => {
+    instance.sockets.delete(req.socket);
+    // Answered in full, or cut by the front end itself (timeout, a dropped instance): the request is over.
+    if (res.writableFinished || upstream.destroyed) return end();
+    // The client left first: the instance keeps the request until the front end ends it.
+    clientLeft(lease, options.slotHoldMs, end, (done) => {
+      if (answered) done();
+      else upstream.once("close", done);
+    });
   });
   upstream.on("response", (answer) => {
+    answer.once("end", () => (answered = true));
     const headers: http.OutgoingHttpHeaders = { ...answer.headers };
     for (const name of HOP_BY_HOP) delete headers[name];
     if (cookie) headers["set-cookie"] = [...(answer.headers["set-cookie"] ?? []), cookie];
+    if (res.destroyed) {
+      // The client left before the answer came: read it to its end, as the front end would.
+      answer.resume();
+      answer.once("end", () => upstream.destroy());
+      return;
+    }
     res.writeHead(answer.statusCode ?? 502, headers);
     answer.pipe(res);
+    // Once the client is gone, drain the rest so the instance can finish the request.
+    res.once("close", () => answer.resume());
     answer.on("error", () => res.destroy());
     answer.on("aborted", () => res.destroy());
   });
@@ -84,6 +114,26 @@ export function proxyRequest(
     }
   });
   req.pipe(upstream);
+}
+
+/**
+ * After a client leaves: the request stays on the instance (lingering) until `holdMs` pass or the
+ * instance finishes it (`onFinished`), then `end` frees the slot.
+ */
+function clientLeft(lease: Lease, holdMs: number, end: () => void, onFinished: (done: () => void) => void): void {
+  const { instance } = lease;
+  instance.lingering++;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    instance.lingering--;
+    end();
+  };
+  const timer = setTimeout(finish, holdMs);
+  timer.unref();
+  onFinished(finish);
 }
 
 /** The raw request head to replay to the container for an upgrade. */
@@ -103,26 +153,40 @@ export function proxyUpgrade(
   options: { req: http.IncomingMessage; client: net.Socket; head: Buffer; lease: Lease; cookie: string | undefined } & ProxyLimits,
 ): void {
   const { req, client, head, lease, cookie } = options;
-  const upstream = net.connect(lease.instance.port, "127.0.0.1");
+  const upstream = net.connect(lease.instance.port, lease.instance.host);
   track(lease, client);
   track(lease, upstream);
   // Cloud Run counts a WebSocket as one request: its whole life is bounded by the request timeout.
   const timer = setTimeout(() => close(), options.timeoutMs);
+  const drop = options.dropAfterMs === undefined ? undefined : setTimeout(() => close(), options.dropAfterMs);
   let closed = false;
+  let lingering = false;
   function close(): void {
     if (closed) return;
     closed = true;
     clearTimeout(timer);
+    clearTimeout(drop);
     client.destroy();
     upstream.destroy();
     lease.release();
   }
-  client.on("close", close).on("error", close);
+  const onClientGone = () => {
+    // Cut at the front end (timeout, a drop) or by the instance: both ends go at once.
+    if (upstream.destroyed || closed) return close();
+    if (lingering) return;
+    lingering = true;
+    client.destroy();
+    // The client left: the instance keeps its end of the socket until the front end ends it.
+    clearTimeout(drop);
+    clientLeft(lease, options.slotHoldMs, close, (done) => upstream.once("close", done));
+  };
+  // The client's end is not passed on: the instance learns of it only when the front end ends the request.
+  client.on("end", onClientGone).on("close", onClientGone).on("error", onClientGone);
   upstream.on("close", close).on("error", close);
   upstream.once("connect", () => {
     upstream.write(requestHead(req));
     if (head.length > 0) upstream.write(head);
-    client.pipe(upstream);
+    client.pipe(upstream, { end: false });
     if (!cookie) {
       upstream.pipe(client);
       return;

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Logging } from "@google-cloud/logging";
 import { v2 } from "@google-cloud/run";
-import { startEmulators, type Emulators, type EmulatorsOptions } from "../../emulators/index.ts";
+import { startEmulators, type Emulators, type EmulatorsOptions, type ImageMapping } from "../../emulators/index.ts";
 import { bundleWorker } from "../../../worker/build.ts";
 import type { CloudRunClients } from "./clients.ts";
 import { isWorkerImage } from "./service-spec.ts";
@@ -36,6 +36,20 @@ export function workerImageCommand(): Promise<string[]> {
   return workerCommand.then((c) => c.argv);
 }
 
+/**
+ * The worker image as the emulators run it: the bundled worker under plain node, with the image's own
+ * environment (`worker/Dockerfile`'s ENV: listen on every interface, as Cloud Run's contract asks).
+ */
+export async function workerImageMapping(): Promise<ImageMapping> {
+  return { command: await workerImageCommand(), env: { NODE_ENV: "production", BIGMACHINE_WORKER_HOST: "0.0.0.0" } };
+}
+
+/** Maps any reference to the worker image (`…/bigmachine/worker`, any tag) to {@link workerImageMapping}. */
+export async function workerImageResolver(): Promise<(image: string) => ImageMapping | undefined> {
+  const worker = await workerImageMapping();
+  return (image) => (isWorkerImage(image) ? worker : undefined);
+}
+
 /** Running emulators that know the worker image, and the System options to use them. */
 export interface EmulatedCloudRun {
   emulators: Emulators;
@@ -47,12 +61,12 @@ export interface EmulatedCloudRun {
 
 /** Starts the emulators with the worker image mapped; `options` are passed on. */
 export async function startEmulatedCloudRun(options: EmulatorsOptions = {}): Promise<EmulatedCloudRun> {
-  const worker = await workerImageCommand();
+  const worker = await workerImageResolver();
   const emulators = await startEmulators({
     ...options,
     // An empty GOOGLE_CLOUD_PROJECT means none, as it does to the System.
     projectId: options.projectId ?? (process.env.GOOGLE_CLOUD_PROJECT?.trim() || "bigmachine-emulated"),
-    resolveImage: (image) => options.resolveImage?.(image) ?? (isWorkerImage(image) ? worker : undefined),
+    resolveImage: (image) => options.resolveImage?.(image) ?? worker(image),
   });
   const clients: CloudRunClients[] = [];
   return {

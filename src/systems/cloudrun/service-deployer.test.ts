@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFatal, isKind } from "../../core.ts";
 import { startEmulators, type Emulators } from "../../emulators/index.ts";
 import { DEPLOYMENT_KEY_ENV, newDeploymentKey } from "./attach-protocol.ts";
-import { deleteService, ensureService, findService, grantInvoker, INVOKER_ROLE, type ServicesClient } from "./service-deployer.ts";
+import { deleteService, ensureService, findService, grantInvoker, INVOKER_ROLE, readAgainOnReset, type ServicesClient } from "./service-deployer.ts";
 import { NEW_DEPLOYMENT_KEY_SHELL } from "./service-errors.ts";
 import { MANAGED_LABEL, resolveServiceOptions, workerServiceSpec, type RunService } from "./service-spec.ts";
 
 const IMAGE = "deployer-test:1";
 // A container that listens on $PORT and says which revision it is and whether it holds a deployment key.
-const SERVER = `require("node:http").createServer((_, res) => res.end(JSON.stringify({ revision: process.env.K_REVISION, hasKey: Boolean(process.env.${DEPLOYMENT_KEY_ENV}) }))).listen(Number(process.env.PORT), "127.0.0.1")`;
+const SERVER = `require("node:http").createServer((_, res) => res.end(JSON.stringify({ revision: process.env.K_REVISION, hasKey: Boolean(process.env.${DEPLOYMENT_KEY_ENV}) }))).listen(Number(process.env.PORT), "0.0.0.0")`;
 const FAST = { pollIntervalMs: 20, readyTimeoutMs: 20_000 };
 
 describe("ensureService and grantInvoker against the emulators", () => {
@@ -186,5 +186,25 @@ describe("ensureService and grantInvoker against the emulators", () => {
       expect((err as Error).message).toContain(`--update-env-vars=${DEPLOYMENT_KEY_ENV}=${NEW_DEPLOYMENT_KEY_SHELL}`);
       expect(await generation(name)).toBe(1);
     });
+  });
+});
+
+describe("reads of the Admin API", () => {
+  it("are made again when a connection is reset in transit, and only then", async () => {
+    let calls = 0;
+    const flaky = async () => {
+      calls++;
+      if (calls < 3) throw Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+      return "read";
+    };
+    expect(await readAgainOnReset(flaky)).toBe("read");
+    expect(calls).toBe(3);
+    let refusals = 0;
+    const refused = async () => {
+      refusals++;
+      throw Object.assign(new Error("denied"), { code: 7 });
+    };
+    await expect(readAgainOnReset(refused)).rejects.toThrow("denied");
+    expect(refusals).toBe(1);
   });
 });

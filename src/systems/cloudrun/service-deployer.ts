@@ -140,7 +140,7 @@ export async function grantInvoker(client: ServicesClient, serviceName: string, 
     throw errorOf("invalid", `IAM member ${JSON.stringify(member)} must look like kind:identity (e.g. serviceAccount:name@project.iam.gserviceaccount.com)`, { severity: "fatal" });
   }
   for (let attempt = 1; ; attempt++) {
-    const [policy] = await call(`read the IAM policy of ${serviceName}`, () => client.getIamPolicy({ resource: serviceName }));
+    const [policy] = await call(`read the IAM policy of ${serviceName}`, () => readAgainOnReset(() => client.getIamPolicy({ resource: serviceName })));
     const bindings = (policy.bindings ?? []).map((b) => ({ ...b, members: [...(b.members ?? [])] }));
     const binding = bindings.find((b) => b.role === INVOKER_ROLE && !b.condition);
     if (binding?.members.includes(member)) return false;
@@ -174,10 +174,34 @@ async function call<T>(what: string, request: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Transport failures a repeated read may not meet: a reused connection reset, a server briefly unavailable. */
+const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown; errno?: unknown } | null)?.code ?? (err as { errno?: unknown } | null)?.errno;
+  return (typeof code === "string" && TRANSIENT_CODES.has(code)) || statusOf(err) === "UNAVAILABLE" || /socket hang up/.test(String((err as Error)?.message));
+}
+
+/**
+ * Runs an idempotent read, again (up to three times, 100 ms apart and growing) when it fails in
+ * transit: a keep-alive connection the server closed as the request went out is reset, and any read
+ * may meet a moment of unavailability. Other failures are the caller's.
+ */
+export async function readAgainOnReset<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= 3 || !isTransient(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
 /** The service named `name` (`projects/P/locations/R/services/S`), or undefined when it does not exist. */
 export async function findService(client: ServicesClient, name: string): Promise<RunService | undefined> {
   try {
-    const [service] = await client.getService({ name });
+    const [service] = await readAgainOnReset(() => client.getService({ name }));
     return service;
   } catch (err) {
     if (statusOf(err) === "NOT_FOUND") return undefined;
