@@ -13,12 +13,15 @@ export const CONFORMANCE_PROGRAM = fileURLToPath(new URL("./fixtures/conformance
 /** Keepalives short enough that a lost machine is noticed within a test, long enough for two busy cores. */
 export const SHORT_KEEPALIVE = { periodMs: 300, timeoutMs: 4_000, rpcTimeoutMs: 2_000 };
 
-/** Emulators with the worker image mapped and quick deploys, queues and log reads. */
+/**
+ * Emulators with the worker image mapped and quick deploys, queues and log reads. Entries still become
+ * readable out of order (a jitter of up to 300 ms), which the tail's reorder window (below) covers.
+ */
 export function startTestCloudRun(options: EmulatorsOptions = {}): Promise<EmulatedCloudRun> {
   return startEmulatedCloudRun({
     ...options,
     admin: { operationDelayMs: 10, ...options.admin },
-    logging: { ingestionDelayMs: 50, ...options.logging },
+    logging: { ingestionDelayMs: 50, ingestionJitterMs: 300, ...options.logging },
     serving: { idleTimeoutMs: 120_000, shutdownGraceMs: 3_000, startupTimeoutMs: 20_000, queueTimeoutMs: 10_000, ...options.serving },
   });
 }
@@ -31,7 +34,7 @@ export function testSystemOptions(emulated: EmulatedCloudRun, extra: CloudRunSys
     requestTimeoutMs: 300_000,
     keepalive: SHORT_KEEPALIVE,
     startTimeoutMs: 60_000,
-    logTail: { pollIntervalMs: 200, overlapMs: 2_000, retryInitialMs: 200, retryMaxMs: 2_000 },
+    logTail: { pollIntervalMs: 200, overlapMs: 3_000, reorderMs: 1_000, retryInitialMs: 200, retryMaxMs: 2_000 },
     env: { BIGMACHINE_WORKER_IDLE_EXIT_MS: "10000" },
     ...extra,
   };

@@ -162,7 +162,7 @@ describe("the Cloud Run System under faults", () => {
     try {
       const events: string[] = [];
       const system = new CloudRunSystem(
-        testSystemOptions(quota, { logTail: { pollIntervalMs: 100, overlapMs: 2_000, retryInitialMs: 300, retryMaxMs: 1_000 }, onEvent: (type) => events.push(type) }),
+        testSystemOptions(quota, { logTail: { pollIntervalMs: 100, overlapMs: 3_000, reorderMs: 1_000, retryInitialMs: 300, retryMaxMs: 1_000 }, onEvent: (type) => events.push(type) }),
       );
       const session = await start({ system });
       const m = await oneMachine(session);

@@ -37,48 +37,59 @@ export interface ListEntriesPage {
  */
 export type ListEntries = (request: ListEntriesRequest) => Promise<ListEntriesPage>;
 
-/** The part of the official client the adapter uses. */
-export type EntryLister = Pick<Logging, "getEntries">;
+/** The part of the official client the adapter uses: its generated `entries:list` method. */
+export type EntryLister = Pick<Logging, "loggingService">;
 
 /**
- * A {@link ListEntries} that calls `logging.getEntries` one page at a time. Build the client as the
- * emulators document (`loggingClientOptions()`: REST transport, explicit auth client) or with real
- * credentials for Google. The client's own retries are turned off: the tail decides when to retry,
- * so every attempt is counted against the read quota it keeps to. The client cannot abort a call in
- * flight, so `signal` is not passed on; the tail ignores answers it no longer wants.
+ * A {@link ListEntries} that calls the official client's `entries:list` one page at a time. Build the
+ * client as the emulators document (`loggingClientOptions()`: REST transport, explicit auth client)
+ * or with real credentials for Google. It uses the client's generated method rather than
+ * `getEntries`, which turns each timestamp into a `Date` and so drops what is finer than a millisecond:
+ * lines written in the same millisecond could then not be put back in order. The client's own retries
+ * are turned off: the tail decides when to retry, so every attempt is counted against the read quota it
+ * keeps to. The client cannot abort a call in flight, so `signal` is not passed on; the tail ignores
+ * answers it no longer wants.
  */
 export function listEntriesWith(logging: EntryLister): ListEntries {
   return async (request) => {
-    const [entries, nextQuery] = await logging.getEntries({
-      resourceNames: request.resourceNames,
-      filter: request.filter,
-      orderBy: request.orderBy,
-      pageSize: request.pageSize,
-      pageToken: request.pageToken,
-      autoPaginate: false,
-      gaxOptions: { maxRetries: 0 },
-    });
-    const page: ListEntriesPage = { entries: entries.map((entry) => fromClientEntry(entry.metadata, entry.data)) };
-    const nextPageToken = (nextQuery as { pageToken?: string } | null | undefined)?.pageToken;
+    const [entries, , response] = await logging.loggingService.listLogEntries(
+      {
+        resourceNames: request.resourceNames,
+        filter: request.filter,
+        orderBy: request.orderBy,
+        pageSize: request.pageSize,
+        pageToken: request.pageToken,
+      },
+      { autoPaginate: false, maxRetries: 0 },
+    );
+    const page: ListEntriesPage = { entries: (entries ?? []).map(fromApiEntry) };
+    const nextPageToken = (response as { nextPageToken?: string | null } | undefined)?.nextPageToken;
     if (nextPageToken) page.nextPageToken = nextPageToken;
     return page;
   };
 }
 
-/**
- * The official client keeps the entry's fields in `metadata` (with `timestamp` as a `Date`) and its
- * payload, decoded from protobuf form, in `data`; `metadata.payload` names the payload's field.
- */
-function fromClientEntry(metadata: Record<string, any>, data: unknown): TailEntry {
-  const entry: TailEntry = {
-    logName: metadata.logName,
-    timestamp: metadata.timestamp,
-    insertId: metadata.insertId,
-    labels: metadata.labels,
+/** The fields of an API entry a tail reads; its timestamp keeps its nanoseconds. */
+function fromApiEntry(entry: Record<string, any>): TailEntry {
+  const out: TailEntry = { logName: entry.logName, timestamp: entry.timestamp, insertId: entry.insertId, labels: entry.labels };
+  if (typeof entry.textPayload === "string") out.textPayload = entry.textPayload;
+  else if (entry.jsonPayload && typeof entry.jsonPayload === "object") out.jsonPayload = structToObject(entry.jsonPayload);
+  else if (entry.protoPayload != null) out.protoPayload = entry.protoPayload;
+  return out;
+}
+
+/** A protobuf Struct (`{fields: {k: {stringValue: ...}}}`) as a plain object; a plain object as it is. */
+function structToObject(struct: Record<string, any>): Record<string, unknown> {
+  if (!struct.fields || typeof struct.fields !== "object") return struct;
+  const value = (v: Record<string, any>): unknown => {
+    if (v == null) return null;
+    if ("stringValue" in v) return v.stringValue;
+    if ("numberValue" in v) return v.numberValue;
+    if ("boolValue" in v) return v.boolValue;
+    if ("nullValue" in v) return null;
+    if ("structValue" in v) return structToObject(v.structValue ?? {});
+    if ("listValue" in v) return (v.listValue?.values ?? []).map(value);
+    return undefined;
   };
-  const payloadField = metadata.payload as string | undefined;
-  if (payloadField === "textPayload" && typeof data === "string") entry.textPayload = data;
-  else if (payloadField === "jsonPayload" && data && typeof data === "object") entry.jsonPayload = data as Record<string, unknown>;
-  else if (payloadField === "protoPayload") entry.protoPayload = data;
-  return entry;
+  return Object.fromEntries(Object.entries(struct.fields as Record<string, Record<string, any>>).map(([k, v]) => [k, value(v)]));
 }

@@ -50,6 +50,8 @@ export interface LogPollerOptions {
   now: () => number;
   /** Receives each poll's new entries, page by page, in the order read. */
   onEntries: (entries: FreshEntry[]) => void;
+  /** After every poll whose pages were all read: when it started (epoch ms, by `now`). */
+  onPolled?: (startedMs: number) => void;
   /** Told about each transient failure and how long until the next attempt. */
   onRetry: (failure: ListFailure, retryInMs: number) => void;
   /** Told once about a permanent failure; the loop has stopped. */
@@ -147,6 +149,7 @@ export class LogPoller {
   /** One poll: every page of one query. Rejects with {@link ListCallError} when a request fails. */
   async #poll(signal: AbortSignal): Promise<void> {
     const { query, pageSize, overlapMs, historyMs, startMs, now, budget } = this.#options;
+    const startedMs = now();
     const fromMs = Math.max(startMs, this.#cursorMs - overlapMs, now() - historyMs);
     const filter = serviceLogFilter(query, fromMs);
     this.#counters.polls++;
@@ -166,6 +169,7 @@ export class LogPoller {
       this.#accept(page.entries ?? []);
       pageToken = page.nextPageToken || undefined;
     } while (pageToken);
+    this.#options.onPolled?.(startedMs);
   }
 
   #accept(entries: TailEntry[]): void {

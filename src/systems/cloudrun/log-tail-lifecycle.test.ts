@@ -40,6 +40,8 @@ describe("ServiceLogTail: lifecycle and failures", () => {
       since: new Date(Date.now() - 60_000),
       pollIntervalMs: POLL_MS,
       overlapMs: 2_000,
+      // Handed on as read: ordering has tests of its own (reorder-buffer.test.ts).
+      reorderMs: 0,
       retryInitialMs: 20,
       retryMaxMs: 100,
       maxRequestsPerMinute: 1_000_000,

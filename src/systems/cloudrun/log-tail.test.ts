@@ -31,6 +31,8 @@ describe("ServiceLogTail reading through the Logging emulator", () => {
       since: new Date(Date.now() - 60_000),
       pollIntervalMs: 20,
       overlapMs: 2_000,
+      // Handed on as read: ordering has tests of its own (reorder-buffer.test.ts).
+      reorderMs: 0,
       retryInitialMs: 20,
       retryMaxMs: 100,
       maxRequestsPerMinute: 1_000_000,
@@ -80,6 +82,19 @@ describe("ServiceLogTail reading through the Logging emulator", () => {
     // The instance no one follows was read by the same query and is kept for a follower to come.
     expect(stats.instances).toBe(3);
     expect(await takeTexts(logs.follow("i-3")[Symbol.asyncIterator](), 1, "i-3")).toEqual(["c1"]);
+  });
+
+  it("hands on lines in timestamp order when Cloud Logging makes them readable out of order", async () => {
+    fixture.emulator.ingestionJitterMs = 300;
+    try {
+      const logs = tail({ reorderMs: 800 });
+      const follower = logs.follow("i-1")[Symbol.asyncIterator]();
+      const lines = Array.from({ length: 40 }, (_, i) => `line ${String(i).padStart(2, "0")}`);
+      writeLines(fixture, { service, instanceId: "i-1" }, lines);
+      expect(await takeTexts(follower, 40, "i-1")).toEqual(lines);
+    } finally {
+      fixture.emulator.ingestionJitterMs = 0;
+    }
   });
 
   it("makes lines from text and JSON payloads, with the stream and the entry's time", async () => {

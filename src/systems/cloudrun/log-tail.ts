@@ -18,16 +18,20 @@
  * - **The poller runs only while someone follows**: the first follower starts it, the last one to stop
  *   stops it (no timer is left), and it resumes from its cursor when someone follows again.
  *
- * Lines of one instance are handed on in timestamp order as read. A late entry (one Cloud Logging made
- * readable after later ones were read) is handed on when it is read, after those later lines; the
- * overlap window bounds how late it may be. Entries later than that, or stamped more than the
- * overlap before the newest one read, are missed.
+ * Lines are handed on in timestamp order: each is held until a poll has started `reorderMs` (2 s) after
+ * it was stamped, so an entry Cloud Logging made readable after later-stamped ones takes its place among
+ * them (`reorder-buffer.ts`); a line therefore shows up between `reorderMs` and `reorderMs` plus a poll
+ * interval after it was written.
+ * An entry later than that is handed on when it is read, after those later lines; the overlap window
+ * bounds how late it may be read at all. Entries later than that, or stamped more than the overlap
+ * before the newest one read, are missed.
  */
 import { type BigmachineError, errorOf, type LogLine } from "../../core.ts";
 import { FollowerQueue } from "./follower-queue.ts";
 import type { ListEntries } from "./list-entries.ts";
 import { LogPoller, type FreshEntry, type PollerCounters } from "./log-poller.ts";
 import { entryToLine, instanceIdOf } from "./log-query.ts";
+import { ReorderBuffer } from "./reorder-buffer.ts";
 import { RequestBudget } from "./request-budget.ts";
 
 /** Options for {@link ServiceLogTail}; every timing in milliseconds. */
@@ -70,6 +74,12 @@ export interface ServiceLogTailOptions {
   recentLines?: number;
   /** Lines queued per follower before new ones are dropped; default 1000. */
   followerBufferLines?: number;
+  /**
+   * How long after a line's timestamp a poll must have started before the line is handed on, so that
+   * entries Cloud Logging made readable late still come out in timestamp order; default 2 s, as Cloud
+   * Logging's own tail API buffers. 0 hands lines on as read.
+   */
+  reorderMs?: number;
   /** Clock in epoch ms, for tests; default `Date.now`. */
   now?: () => number;
   /** Told about each transient failure (the poller retries it after `retryInMs`), e.g. to record an event. */
@@ -87,6 +97,7 @@ export const SERVICE_LOG_TAIL_DEFAULTS = {
   retryMaxMs: 60_000,
   recentLines: 1000,
   followerBufferLines: 1000,
+  reorderMs: 2_000,
 } as const;
 
 /** What a tail has done so far, for tests and diagnostics. */
@@ -125,6 +136,9 @@ export class ServiceLogTail {
   readonly #historyMs: number;
   readonly #now: () => number;
   readonly #onRetry?: (error: BigmachineError, retryInMs: number) => void;
+  readonly #reorder: ReorderBuffer<{ instanceId: string; line: LogLine; timeMs: number }>;
+  /** When the latest complete poll started: everything readable by then has been read. */
+  #readThroughMs = 0;
   #followers = 0;
   #droppedLines = 0;
   #unattributed = 0;
@@ -135,7 +149,7 @@ export class ServiceLogTail {
     const settings = { ...SERVICE_LOG_TAIL_DEFAULTS, ...definedOnly(options) };
     for (const name of Object.keys(SERVICE_LOG_TAIL_DEFAULTS) as (keyof typeof SERVICE_LOG_TAIL_DEFAULTS)[]) {
       const value = settings[name];
-      const allowsZero = name === "overlapMs";
+      const allowsZero = name === "overlapMs" || name === "reorderMs";
       if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowsZero)) {
         throw errorOf("invalid", `ServiceLogTail: ${name} must be a positive number, got ${value}`, { severity: "fatal" });
       }
@@ -151,6 +165,8 @@ export class ServiceLogTail {
     this.#followerBufferLines = settings.followerBufferLines;
     this.#historyMs = settings.historyMs;
     this.#onRetry = options.onRetry;
+    // Ordered by how far reads have got: what a stalled poller could still read is held back.
+    this.#reorder = new ReorderBuffer(settings.reorderMs, () => this.#readThroughMs, (lines) => this.#hand(lines));
     this.#poller = new LogPoller({
       list: options.list,
       query: { projectId: options.projectId, serviceName: options.serviceName, location: options.location },
@@ -164,6 +180,10 @@ export class ServiceLogTail {
       retryMaxMs: settings.retryMaxMs,
       now: this.#now,
       onEntries: (entries) => this.#deliver(entries),
+      onPolled: (startedMs) => {
+        this.#readThroughMs = startedMs;
+        this.#reorder.release();
+      },
       onRetry: (failure, retryInMs) => this.#reportRetry(failure.error, retryInMs),
       onFatal: (error) => this.#fail(error),
     });
@@ -180,10 +200,11 @@ export class ServiceLogTail {
     return { [Symbol.asyncIterator]: () => this.#attach(instanceId, signal) };
   }
 
-  /** Stops polling and ends every follower. Idempotent. */
+  /** Stops polling, hands on the lines still held for ordering, and ends every follower. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#reorder.flush();
     this.#endFollowers();
   }
 
@@ -232,14 +253,22 @@ export class ServiceLogTail {
   }
 
   #deliver(entries: FreshEntry[]): void {
+    const lines: { timeMs: number; item: { instanceId: string; line: LogLine; timeMs: number } }[] = [];
     for (const { entry, timeMs } of entries) {
       const instanceId = instanceIdOf(entry);
       if (!instanceId) {
         this.#unattributed++;
         continue;
       }
+      lines.push({ timeMs, item: { instanceId, line: entryToLine(entry, timeMs), timeMs } });
+    }
+    this.#reorder.add(lines);
+  }
+
+  /** Hands lines, in order, to the instances' kept lines and followers. */
+  #hand(lines: { instanceId: string; line: LogLine; timeMs: number }[]): void {
+    for (const { instanceId, line, timeMs } of lines) {
       const instance = this.#instanceLines(instanceId);
-      const line = entryToLine(entry, timeMs);
       instance.recent.push({ line, timeMs });
       if (instance.recent.length > this.#recentLines) instance.recent.shift();
       for (const queue of instance.followers) this.#offer(queue, line);
@@ -286,6 +315,7 @@ export class ServiceLogTail {
 
   #endFollowers(error?: BigmachineError): void {
     this.#poller.stop();
+    this.#reorder.clear();
     const queues = [...this.#instances.values()].flatMap((instance) => [...instance.followers]);
     this.#instances.clear();
     this.#followers = 0;
