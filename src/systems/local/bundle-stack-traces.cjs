@@ -3,7 +3,7 @@
  * name the program's own files and lines instead of the bundle's. The bundle ends with an inline source
  * map (see `src/ship/bundle.ts`); this reads it only when a stack trace is first formatted, whereas
  * `node --enable-source-maps` decodes it and splits the whole bundle into lines while the process
- * starts, which costs a bundled machine a fifth or so of its start-up CPU.
+ * starts, which costs a bundled machine about a sixth of its start-up CPU.
  *
  * Frames in the bundle are rewritten to `FILE:LINE:COLUMN` of the original source (as node prints
  * them with source maps); other frames, and everything when the map cannot be read, are left as node

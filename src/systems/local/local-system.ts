@@ -1,12 +1,13 @@
 /**
  * @module
  * The local system: each machine is a child process of the driver's own program on this host (by
- * default its bundle, see machine-program.ts), serving its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
- * lifeline) and piped output (prefixed to the driver's output and kept for tail), each the leader of a
- * process group of its own, and makes sure none outlives it, nor anything its services started:
- * shutdown escalates from closing the channel to SIGTERM to SIGKILL of each machine's group, a group is
- * ended once its machine has exited, and the driver's exit kills whatever is left. A machine ends its
- * own group when it exits and when its driver goes away (`src/util/process-group.ts`).
+ * default its bundle, see machine-program.ts), serving its endpoint on loopback. The driver forks them
+ * with an IPC channel (for the address report and as a lifeline) and piped output (prefixed to the
+ * driver's output and kept for tail), each the leader of a process group of its own, and makes sure
+ * none outlives it, nor anything its services started: shutdown escalates from closing the channel to
+ * SIGTERM to SIGKILL of each machine's group, a group is ended once its machine has exited, and the
+ * driver's exit kills whatever is left. A machine ends its own group when it exits and when its driver
+ * goes away (`src/util/process-group.ts`).
  */
 import {
   ATTACH_PATH,

@@ -6,10 +6,10 @@
  * left out), with an inline source map naming the program's own files, run as
  * `node --require bundle-stack-traces.cjs BUNDLE ARGS`: the preload makes stack traces name the
  * program's files and lines, reading the map only when a stack is first formatted (node's own
- * `--enable-source-maps` reads it at start, for a fifth or so of the machine's start-up CPU; measured in
- * docs/performance.md). Machines then start without a TypeScript loader and without
- * resolving and transforming the program's module graph again, which is most of what a machine costs
- * to start from source, and they run what a worker would run. Bundles are kept across runs in a private
+ * `--enable-source-maps` reads it at start, for about a sixth of the machine's start-up CPU; measured
+ * in docs/performance.md). Machines then start without a TypeScript loader and without resolving and
+ * transforming the program's module graph again, which is most of what a machine costs to start from
+ * source, and they run what a worker would run. Bundles are kept across runs in a private
  * cache folder and reused while nothing they were made from has changed (`src/ship/bundle-cache.ts`).
  *
  * In `auto` mode a program that cannot be bundled (a native addon, an import that does not resolve, a
