@@ -116,11 +116,16 @@ describe("the bundle cache", () => {
     expect(reasons[0].message).toContain("writable by its group or by others");
     expect(cache.persistent).toBe(false);
     expect(cache.dir).not.toBe(cacheDir);
-    const made = await cache.bundle(entry);
-    expect(await output(made.file)).toBe("first");
-    // Within the process, the bundle is still made once.
-    expect((await cache.bundle(entry)).reused).toBe(true);
-    expect(openBundleCache(cacheDir, () => {})).toBe(cache);
+    try {
+      const made = await cache.bundle(entry);
+      expect(await output(made.file)).toBe("first");
+      // Within the process, the bundle is still made once.
+      expect((await cache.bundle(entry)).reused).toBe(true);
+      expect(openBundleCache(cacheDir, () => {})).toBe(cache);
+    } finally {
+      // Removed at exit otherwise; a test process may not get to run its exit hooks.
+      rmSync(cache.dir, { recursive: true, force: true });
+    }
   });
 
   it("names a default folder per platform", () => {

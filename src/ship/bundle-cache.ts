@@ -17,7 +17,7 @@
  * Driver-only: the local system imports it with `await import()`, so machines never load it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { readFile, rename, unlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -226,9 +226,9 @@ export function openBundleCache(dir: string = defaultCacheDir(), onFallback?: (e
 
 let processCache: BundleCache | undefined;
 
-/** A cache in a temporary folder of this process's own, removed at exit; made once per process. */
+/** A cache in a temporary folder of this process's own, removed at exit; made once per process (again if its folder went). */
 function processBundleCache(): BundleCache {
-  if (processCache) return processCache;
+  if (processCache && existsSync(processCache.dir)) return processCache;
   const dir = mkdtempSync(path.join(os.tmpdir(), "bigmachine-bundles-"));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   try {
