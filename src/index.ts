@@ -21,4 +21,4 @@
  */
 export * from "./core.ts";
 export { start, registerSystem, isMachineProcess, type StartOptions } from "./start.ts";
-export { LocalSystem, localSystem, LOCAL_ENV, type LocalProgram, type LocalSystemOptions } from "./systems/local/index.ts";
+export { LocalSystem, localSystem, LOCAL_ENV, type BundleMode, type LocalProgram, type LocalSystemOptions } from "./systems/local/index.ts";
