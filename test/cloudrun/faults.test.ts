@@ -191,6 +191,17 @@ describe("the Cloud Run System under faults", () => {
   });
 });
 
+describe("stack traces", () => {
+  it("name the driver's source files, when the driver asks for stacks", async () => {
+    const system = new CloudRunSystem(testSystemOptions(emulated));
+    const session = await start({ system, errorStacks: true });
+    sessions.push(session);
+    const m = await oneMachine(session);
+    const err = await rejection(m.service<Echo>("Echo").throwPlain("where did it go"));
+    expect((err.cause as Error).stack).toMatch(/at Echo\.throwPlain \(.*test\/fixtures\/services\.ts:\d+:\d+\)/);
+  });
+});
+
 describe("costs", () => {
   it("leaves the service at zero instances after a shutdown: released workers exit, idle ones too", async () => {
     const { session, system } = await newSession({ service: "scale-to-zero", env: { BIGMACHINE_WORKER_IDLE_EXIT_MS: "1000" } });
