@@ -81,15 +81,37 @@ export interface InstanceOptions {
   memoryLimitBytes?: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed to instances that have not stopped: never handed out twice. Instance ports are chosen
+ * below the range the system hands out for port 0 (the ephemeral range), so no listener on port 0 (the
+ * instances' metadata servers, the emulators' own endpoints, any other program) can be given an
+ * instance's port between the check here and the container's own bind.
+ */
+const handedOut = new Set<number>();
+const INSTANCE_PORTS = { low: 20_000, high: 32_000 };
+
+function bindable(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+/** A free port for an instance, below the ephemeral range; released with {@link releasePort}. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = INSTANCE_PORTS.low + Math.floor(Math.random() * (INSTANCE_PORTS.high - INSTANCE_PORTS.low));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port, "0.0.0.0")) return port;
+    handedOut.delete(port);
+  }
+  throw new Error(`no free port for an instance between ${INSTANCE_PORTS.low} and ${INSTANCE_PORTS.high}`);
+}
+
+function releasePort(port: number): void {
+  handedOut.delete(port);
 }
 
 /** A running (or starting, or stopped) instance. */
@@ -174,6 +196,7 @@ export class Instance {
         }
         this.state = "stopped";
         this.exit = { code, signal, reason: this.#stopReason || how, planned: this.#planned };
+        releasePort(this.port);
         void this.#metadata?.close();
         o.onExit(this);
         resolve();
@@ -255,6 +278,7 @@ export class Instance {
       // Not spawned yet: start() sees the state and gives up.
       this.state = "stopped";
       this.exit = { code: null, signal: null, reason: this.#stopReason, planned: true };
+      if (this.port !== 0) releasePort(this.port);
       await this.#metadata?.close();
       await this.files?.remove();
       this.#options.onExit(this);

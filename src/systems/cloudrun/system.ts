@@ -88,6 +88,7 @@ export class CloudRunSystem implements System {
   #program: Promise<ProgramToShip> | undefined;
   #tail: ServiceLogTail | undefined;
   #idTokens: IdTokenClient | undefined;
+  #tokenRequest: { audience: string; token: Promise<string> } | undefined;
   #granted: Promise<number> | undefined;
   #started = 0;
   #client: HttpClient | undefined;
@@ -273,15 +274,35 @@ export class CloudRunSystem implements System {
     return { digest: bundle.digest, code: bundle.code };
   }
 
-  /** An ID token for `audience`, cached by google-auth-library until it nears expiry. */
-  async #idToken(audience: string): Promise<string> {
+  /**
+   * An ID token for `audience`, cached by google-auth-library until it nears expiry. Concurrent asks
+   * share one request (a burst of attaches would otherwise ask the metadata server once each). A
+   * refusal (401, 403) is fatal; any other failure (a timeout, a busy metadata server) is temporary,
+   * so the attach that needed the token is retried.
+   */
+  #idToken(audience: string): Promise<string> {
+    const pending = this.#tokenRequest;
+    if (pending !== undefined && pending.audience === audience) return pending.token;
+    const token = this.#mintIdToken(audience).finally(() => {
+      if (this.#tokenRequest?.token === token) this.#tokenRequest = undefined;
+    });
+    this.#tokenRequest = { audience, token };
+    return token;
+  }
+
+  async #mintIdToken(audience: string): Promise<string> {
     const clients = await this.#clientsReady();
     if (this.#idTokens?.targetAudience !== audience) this.#idTokens = new IdTokenClient({ targetAudience: audience, idTokenProvider: clients.idTokens as never });
     let headers: Headers;
     try {
       headers = await this.#idTokens.getRequestHeaders();
     } catch (err) {
-      throw errorOf("unauthorized", `could not mint an ID token for ${audience}: ${toBigmachineError(err).message}`, { severity: "fatal", cause: err });
+      const status = Number((err as { status?: unknown; response?: { status?: unknown } })?.response?.status ?? (err as { status?: unknown })?.status);
+      const refused = status === 401 || status === 403;
+      throw errorOf(refused ? "unauthorized" : "unavailable", `could not mint an ID token for ${audience}: ${toBigmachineError(err).message}`, {
+        severity: refused ? "fatal" : "temporary",
+        cause: err,
+      });
     }
     return (headers.get("authorization") ?? "").replace(/^Bearer /i, "");
   }
