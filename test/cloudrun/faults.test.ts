@@ -15,7 +15,8 @@ import { newDeploymentKey, sessionProof } from "../../src/systems/cloudrun/attac
 import type { EmulatedCloudRun } from "../../src/systems/cloudrun/emulated.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../../src/systems/cloudrun/system.ts";
 import { Counter, Echo } from "../fixtures/services.ts";
-import { descendantPids, processAlive, TSX, waitUntil } from "../local/helpers.ts";
+import { descendantPids, processAlive, TSX } from "../local/helpers.ts";
+import { rejection, waitUntil } from "../helpers.ts";
 import { SHORT_KEEPALIVE, startTestCloudRun, testSystemOptions } from "./cloudrun-helpers.ts";
 
 let emulated: EmulatedCloudRun;
@@ -42,12 +43,6 @@ async function oneMachine(session: Session): Promise<Machine> {
   const [m] = await session.startMachines(1, { services: { Echo: new Echo(), Counter: new Counter() } });
   await m.waitFor("running");
   return m;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("the Cloud Run System under faults", () => {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BigmachineError, isKind, type Machine, type Session, type StartOptions } from "../../src/index.ts";
 import { Counter, Echo, Relay } from "../fixtures/services.ts";
+import { rejection } from "../helpers.ts";
 
 /** What a system's test file provides to the suite. */
 export interface ConformanceHarness {
@@ -24,15 +25,6 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 async function* numbers(n: number): AsyncGenerator<number> {
   for (let i = 1; i <= n; i++) yield i;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 /** Registers the conformance tests for one system. */

@@ -46,16 +46,6 @@ export function testLocalSystem(options: LocalSystemOptions & { entry?: string }
   });
 }
 
-/** Polls `condition` every `intervalMs` until it holds; throws with `what` if it does not within `timeoutMs`. */
-export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /**
  * Whether a process with this id still runs. Signal 0 checks existence; on Linux a zombie (exited, not
  * yet reaped by an init that may never reap it) counts as gone, since it runs nothing.
