@@ -126,7 +126,9 @@ describe("the Cloud Run System under faults", () => {
     });
     const [m] = await session.startMachines(1);
     await expect(m.waitFor("running")).rejects.toThrow(/HTTP 401/);
-    expect(isKind(m.err, "unauthorized")).toBe(true);
+    // The machine is unavailable; why is the attach's refusal.
+    expect(m.err?.kind).toBe("unavailable");
+    expect(isKind(m.err?.cause, "unauthorized")).toBe(true);
 
     const service = (session.system as CloudRunSystem).service!;
     const secret = newDeploymentKey();

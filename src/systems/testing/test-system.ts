@@ -95,7 +95,9 @@ export class TestSystem implements System {
     return { addr: at, close: async () => void this.#listeners.delete(at) };
   }
 
-  async start(n: number): Promise<Machine[]> {
+  /** Makes `n` in-process machines; rejects with kind `canceled`, making none, if `signal` has aborted. */
+  async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
+    if (options.signal?.aborted) throw errorOf("canceled", "starting test machines was canceled", { severity: "fatal", cause: options.signal.reason });
     const machines: Machine[] = [];
     for (let i = 0; i < n; i++) {
       const addr = `testsystem:${++this.#next}`;
