@@ -7,7 +7,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { LocalSystem, SECRET_HEADER, type LocalSystemOptions } from "../../src/index.ts";
+import { LocalSystem, type LocalSystemOptions } from "../../src/index.ts";
+import { SECRET_HEADER } from "../../src/system-api.ts";
 
 /** Node flags that let a child process run TypeScript. */
 export const TSX = ["--import", "tsx"];

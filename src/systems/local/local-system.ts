@@ -35,6 +35,7 @@ import { MachineProcess } from "./child.ts";
 import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
+import { foreignEntryMessage, foreignEntryOwner } from "./foreign-entry.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prefixed } from "./output.ts";
 
@@ -53,11 +54,16 @@ export class LocalSystem implements System {
   /** Machine processes started so far: the start-order number of the next one. */
   #started = 0;
   #exitHook: (() => void) | undefined;
+  /** Why the driver's own entry script cannot be its machines' program (a tool's script), if it cannot. */
+  readonly #foreignEntry: string | undefined;
 
   /** Throws kind `invalid` for bad options (or bad `BIGMACHINE_*` environment values). */
   constructor(options: LocalSystemOptions = {}) {
     this.#options = resolveLocalOptions(options);
     this.#debug = new DebugLog({ ...this.#options.debug, stream: this.#options.output });
+    const own = options.program === undefined && !process.env[LOCAL_ENV.program]?.trim() ? this.#options.program?.entry : undefined;
+    const owner = own === undefined ? undefined : foreignEntryOwner(own);
+    this.#foreignEntry = owner === undefined ? undefined : foreignEntryMessage(own!, owner);
   }
 
   /** Takes the session secret. Idempotent; a second session with another secret is refused. */
@@ -93,10 +99,12 @@ export class LocalSystem implements System {
    * stays silent past the startup timeout still yields a machine, stopped at once with the reason
    * (its exit code or signal and its last stderr lines, or the timeout). Rejects with kind `canceled`
    * if `signal` aborts (the processes are killed), `precondition` before `init`, `invalid` without a
-   * program to run.
+   * program to run or when the driver's entry script is a test runner's or another tool's (see
+   * `foreign-entry.ts`).
    */
   async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
     const secret = this.#requireSecret();
+    if (this.#foreignEntry) throw errorOf("invalid", this.#foreignEntry, { severity: "fatal" });
     const program = this.#options.program;
     if (!program) {
       throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
@@ -274,9 +282,4 @@ export class LocalSystem implements System {
     process.off("exit", this.#exitHook);
     this.#exitHook = undefined;
   }
-}
-
-/** Makes a {@link LocalSystem}; see {@link LocalSystemOptions}. */
-export function localSystem(options: LocalSystemOptions = {}): LocalSystem {
-  return new LocalSystem(options);
 }
