@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     setupFiles: ["test/setup/no-google.ts"],
+    globalSetup: ["test/setup/bundle-cache.ts"],
     testTimeout: 30_000,
     // Hooks start emulators and cold-start machines: on two busy cores that can take a while.
     hookTimeout: 90_000,

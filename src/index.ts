@@ -51,4 +51,4 @@ export type { KeepaliveConfig, LogLine, System } from "./system.ts";
 export type { MachineInfo } from "./supervisor.ts";
 export type { MemInfo, DiskInfo, LoadInfo } from "./host-info.ts";
 export { setMetric, addMetric, deleteMetric } from "./metrics.ts";
-export { LocalSystem, type LocalProgram, type LocalSystemOptions } from "./systems/local/index.ts";
+export { LocalSystem, type BundleMode, type LocalProgram, type LocalSystemOptions } from "./systems/local/index.ts";

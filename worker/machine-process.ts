@@ -69,8 +69,9 @@ export class MachineProcess {
 
   private constructor(options: MachineProcessOptions) {
     this.#child = fork(options.programPath, options.args, {
-      // The worker may itself run under a loader (tsx in tests); the shipped program is plain ESM.
-      execArgv: [],
+      // The worker may itself run under a loader (tsx in tests); the shipped program is plain ESM,
+      // with an inline source map that names the driver's files in stack traces.
+      execArgv: ["--enable-source-maps"],
       env: machineEnv(options),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "json",

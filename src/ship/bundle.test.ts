@@ -4,10 +4,10 @@
  * that cannot travel as one file get a typed error that says why and what to do instead.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,8 +53,9 @@ describe("bundleProgram", () => {
     const specifiers = [...text.matchAll(/^import\s[^;]*?from\s+"([^"]+)"/gm), ...text.matchAll(/^import\s+"([^"]+)"/gm)].map((m) => m[1]);
     expect(specifiers.length).toBeGreaterThan(0);
     expect(specifiers.filter((s) => !isBuiltin(s))).toEqual([]);
-    // The dependency travelled inside the bundle.
+    // The dependency travelled inside the bundle; its native accelerator's loader did not.
     expect(text).toContain("node_modules/msgpackr/");
+    expect(text).toContain("node-gyp-build-optional-packages cannot load native addons from a bundle");
   });
 
   it("runs under plain node and prints what the source prints under tsx", async () => {
@@ -73,6 +74,33 @@ describe("bundleProgram", () => {
     const first = await bundleProgram({ entry: fixture("hello.ts") });
     expect(first.digest).toBe(hello.digest);
     expect(await bundleProgram({ entry: fixture("hello.ts") })).toBe(first);
+  });
+
+  it("lists the files it bundled, by absolute path", () => {
+    for (const name of ["hello.ts", "shapes.ts", "cjs-helper.cjs"]) expect(hello.inputs).toContain(fixture(name));
+    expect(hello.inputs.some((input) => input.includes(`${sep}node_modules${sep}msgpackr${sep}`))).toBe(true);
+    expect(hello.inputs.every((input) => isAbsolute(input) && existsSync(input))).toBe(true);
+  });
+
+  it("with a source map, is the same code followed by a map under which stack traces name the program's files", async () => {
+    const shipped = await bundleProgram({ entry: fixture("stack.ts"), cache: false });
+    const mapped = await bundleProgram({ entry: fixture("stack.ts"), sourceMap: true, cache: false });
+    const text = Buffer.from(mapped.code).toString("utf8");
+    const comment = text.lastIndexOf("//# sourceMappingURL=data:application/json;base64,");
+    expect(comment).toBeGreaterThan(0);
+    expect(text.slice(0, comment)).toBe(Buffer.from(shipped.code).toString("utf8"));
+    expect(mapped.digest).not.toBe(shipped.digest);
+    // The map names files, not their contents.
+    const map = JSON.parse(Buffer.from(text.slice(comment).split(",")[1], "base64").toString("utf8")) as { sourcesContent?: unknown };
+    expect(map.sourcesContent).toBeUndefined();
+
+    // Run from a folder away from the sources, as the local system runs it from its cache.
+    const file = join(dir, "stack.mjs");
+    writeFileSync(file, mapped.code);
+    const withMaps = await run(process.execPath, ["--enable-source-maps", file], { cwd: dir });
+    expect(withMaps.stdout).toContain(`${fixture("stack.ts")}:6:`);
+    const without = await run(process.execPath, [file], { cwd: dir });
+    expect(without.stdout).not.toContain("stack.ts");
   });
 
   it("refuses a program that loads a native addon, naming the addon and the way out", async () => {

@@ -10,14 +10,20 @@
  * services and, started with the machine environment (`BIGMACHINE_MODE=machine`), `start()` serves the
  * machine. The output is deterministic for the same sources (paths in it are relative to the entry's
  * package root), so its digest names the program wherever it is built.
+ *
+ * With `sourceMap`, the same code is followed by an inline source map that names the original files by
+ * their absolute paths on this host (no file contents), so that node run with `--enable-source-maps`
+ * reports stack traces in the program's own sources. That form is for running on the host that built
+ * it (the local system's machines): its paths are this host's, so its digest is not the shipped form's.
  */
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { errorOf, toBigmachineError } from "../errors.ts";
 import { buildMessages, describeMessage, unbundlableError } from "./bundle-error.ts";
 import { programDigest } from "./digest.ts";
 import { driverOnlyPlugin } from "./driver-only.ts";
-import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER } from "./esm-interop.ts";
+import { CJS_GLOBALS_MODULE, cjsGlobalsPlugin, nativeAddonPlugin, REQUIRE_BANNER, runtimeAddonLoaderPlugin } from "./esm-interop.ts";
 
 /** Options for {@link bundleProgram}. */
 export interface BundleOptions {
@@ -25,6 +31,11 @@ export interface BundleOptions {
   entry?: string;
   /** Reuse this process's earlier bundle of the same entry (default true); `false` always rebuilds. */
   cache?: boolean;
+  /**
+   * Append an inline source map naming the original files by absolute path (see the module doc), for
+   * running on this host with `node --enable-source-maps`. Default false: the shipped form.
+   */
+  sourceMap?: boolean;
 }
 
 /** A program bundled for shipping. */
@@ -39,6 +50,10 @@ export interface ProgramBundle {
   entry: string;
   /** What the bundler warned about (`file:line:column: text`), e.g. a `require` of a computed name it could not follow. */
   warnings: string[];
+  /** The absolute paths of the files bundled: the entry and every module it imports, dependencies included. */
+  inputs: string[];
+  /** The entry's package root (the nearest folder with a package.json), which paths in the bundle are relative to. */
+  root: string;
 }
 
 const bundles = new Map<string, Promise<ProgramBundle>>();
@@ -58,14 +73,16 @@ export function bundleProgram(options: BundleOptions = {}): Promise<ProgramBundl
   } catch (err) {
     return Promise.reject(err);
   }
-  if (options.cache === false) return build(entry);
-  let bundle = bundles.get(entry);
+  const sourceMap = options.sourceMap ?? false;
+  if (options.cache === false) return build(entry, sourceMap);
+  const key = `${sourceMap ? "mapped" : "shipped"}:${entry}`;
+  let bundle = bundles.get(key);
   if (!bundle) {
-    bundle = build(entry);
-    bundles.set(entry, bundle);
+    bundle = build(entry, sourceMap);
+    bundles.set(key, bundle);
     // A failure is not kept: the sources may be fixed and the call repeated in the same process.
     bundle.catch(() => {
-      if (bundles.get(entry) === bundle) bundles.delete(entry);
+      if (bundles.get(key) === bundle) bundles.delete(key);
     });
   }
   return bundle;
@@ -95,7 +112,7 @@ function packageRoot(entry: string): string {
   }
 }
 
-async function build(entry: string): Promise<ProgramBundle> {
+async function build(entry: string, sourceMap: boolean): Promise<ProgramBundle> {
   // Loaded on first use: a program that ships itself holds this module too, but never bundles on a machine.
   let esbuild: typeof import("esbuild");
   try {
@@ -119,9 +136,12 @@ async function build(entry: string): Promise<ProgramBundle> {
       keepNames: true,
       banner: { js: REQUIRE_BANNER },
       inject: [CJS_GLOBALS_MODULE],
-      plugins: [driverOnlyPlugin(root), cjsGlobalsPlugin(), nativeAddonPlugin()],
+      plugins: [driverOnlyPlugin(root), cjsGlobalsPlugin(), nativeAddonPlugin(), runtimeAddonLoaderPlugin()],
       // See the lazy import above: the bundler is a native binary, and machines never need it.
       external: ["esbuild"],
+      metafile: true,
+      // Sources are named relative to the root; the root as a file URL makes them absolute for node.
+      ...(sourceMap ? { sourcemap: "inline", sourcesContent: false, sourceRoot: `${pathToFileURL(root).href}/` } : {}),
     });
   } catch (err) {
     const messages = buildMessages(err);
@@ -132,5 +152,9 @@ async function build(entry: string): Promise<ProgramBundle> {
   const outputs = result.outputFiles ?? [];
   if (outputs.length !== 1) throw errorOf("other", `bundling ${entry} produced ${outputs.length} files, not one`, { severity: "fatal" });
   const code = outputs[0].contents;
-  return { code, digest: programDigest(code), bytes: code.byteLength, entry, warnings: result.warnings.map(describeMessage) };
+  const inputs = Object.keys(result.metafile?.inputs ?? {})
+    // Virtual modules (the CommonJS globals) are named `namespace:path`; files are paths relative to the root.
+    .filter((input) => !/^[a-z][a-z0-9-]+:/i.test(input))
+    .map((input) => path.resolve(root, input));
+  return { code, digest: programDigest(code), bytes: code.byteLength, entry, warnings: result.warnings.map(describeMessage), inputs, root };
 }

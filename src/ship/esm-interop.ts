@@ -13,6 +13,13 @@
  *   not find them there, which is why such programs belong in the worker image instead.
  * - Native addons (`.node` files) are machine code for one platform, loaded from a file; they cannot
  *   travel inside a bundle, so loading one fails the build with a clear error.
+ * - Packages that find their addon only when they run, by path from their own folder
+ *   (`node-gyp-build`, `node-gyp-build-optional-packages`), cannot find it from a bundle either, which
+ *   has no such folder: they are replaced with a module that throws at once, as their search would
+ *   after probing the file system (and, for the latter, running a report of the process to tell musl
+ *   from glibc). Packages with an optional accelerator, such as msgpackr's `msgpackr-extract`, catch it
+ *   and run their JavaScript instead, as they do in the bundle anyway; the search cost a machine several
+ *   milliseconds of its start.
  */
 import type { Plugin } from "esbuild";
 
@@ -41,6 +48,24 @@ export function cjsGlobalsPlugin(): Plugin {
     setup(build) {
       build.onResolve({ filter: /^bigmachine-ship:cjs-globals$/ }, (args) => ({ path: args.path, namespace: NAMESPACE }));
       build.onLoad({ filter: /.*/, namespace: NAMESPACE }, () => ({ contents: CJS_GLOBALS_SOURCE, loader: "js", resolveDir: "/" }));
+    },
+  };
+}
+
+/** Packages that look for a native addon by path at run time; see the module doc. */
+const RUNTIME_ADDON_LOADERS = /^(node-gyp-build|node-gyp-build-optional-packages)$/;
+
+/** Replaces run-time addon loaders with a module that throws when loaded, naming the package. */
+export function runtimeAddonLoaderPlugin(): Plugin {
+  return {
+    name: "bigmachine-runtime-addon-loaders",
+    setup(build) {
+      build.onResolve({ filter: RUNTIME_ADDON_LOADERS }, (args) => ({ path: args.path, namespace: `${NAMESPACE}-addon-loader` }));
+      build.onLoad({ filter: /.*/, namespace: `${NAMESPACE}-addon-loader` }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`${args.path} cannot load native addons from a bundle: it finds them by path from its own folder, which a bundle does not have`)});
+`,
+        loader: "js",
+      }));
     },
   };
 }

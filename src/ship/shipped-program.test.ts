@@ -5,7 +5,7 @@
  * and a driver run from source can send its machines to it with `BIGMACHINE_LOCAL_PROGRAM`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,7 +58,7 @@ describe("a shipped program", () => {
    */
   async function runDriver(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const base: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of [MACHINE_ENV.mode, MACHINE_ENV.system, LOCAL_ENV.program]) delete base[name];
+    for (const name of [MACHINE_ENV.mode, MACHINE_ENV.system, LOCAL_ENV.program, LOCAL_ENV.bundle]) delete base[name];
     const child = spawn(process.execPath, argv, {
       cwd,
       env: {
@@ -135,6 +135,26 @@ describe("a shipped program", () => {
     expect(report.facts.execArgv).toEqual([]);
     expect(report.echoed).toEqual({ list: [1, 2, 3], when: "now" });
     expect(report.counter).toEqual({ count: 0, label: "shipped", initialized: true });
+    await waitUntil("the machine process is gone", () => !processAlive(report.facts.pid), 5_000);
+  });
+
+  it("is what the machines of a driver run from source under tsx run by default, from the bundle cache", async () => {
+    const report = reportOf(await runDriver([...TSX, DRIVER], process.cwd(), { [LOCAL_ENV.cacheDir]: join(root, "cache") }));
+    expect(report.driver).toEqual({ entry: DRIVER, execArgv: TSX });
+    expect(report.facts.entry.startsWith(join(root, "cache", "programs"))).toBe(true);
+    expect(report.facts.execArgv).toEqual(["--require", fileURLToPath(new URL("../systems/local/bundle-stack-traces.cjs", import.meta.url))]);
+    expect(report.facts.nodeOptions).not.toMatch(/tsx/);
+    // The machine ran the same code as the stored shipped form, with a source map after it.
+    const shipped = readFileSync(stored, "utf8");
+    expect(readFileSync(report.facts.entry, "utf8").startsWith(shipped)).toBe(true);
+    expect(report.counter.label).toBe("shipped");
+    await waitUntil("the machine process is gone", () => !processAlive(report.facts.pid), 5_000);
+  });
+
+  it("is not used when BIGMACHINE_LOCAL_BUNDLE=never: the machines re-run the driver under tsx", async () => {
+    const report = reportOf(await runDriver([...TSX, DRIVER], process.cwd(), { [LOCAL_ENV.bundle]: "never" }));
+    expect(report.facts.entry).toBe(DRIVER);
+    expect(report.facts.execArgv).toEqual(TSX);
     await waitUntil("the machine process is gone", () => !processAlive(report.facts.pid), 5_000);
   });
 

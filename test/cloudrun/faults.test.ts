@@ -115,7 +115,7 @@ describe("the Cloud Run System under faults", () => {
     emulated.emulators.serving.killInstance(instance.id);
     await m.waitFor("stopped");
     expect(m.err?.kind).toBe("unavailable");
-    expect(m.err?.message).toMatch(/lost|exited|ended|killed/);
+    expect(m.err?.message).toMatch(/lost: no tunnel to machine/);
     expect(processAlive(instance.pid!)).toBe(false);
   });
 
@@ -185,6 +185,17 @@ describe("the Cloud Run System under faults", () => {
     } finally {
       await quota.close();
     }
+  });
+});
+
+describe("stack traces", () => {
+  it("name the driver's source files, when the driver asks for stacks", async () => {
+    const system = new CloudRunSystem(testSystemOptions(emulated));
+    const session = await start({ system, errorStacks: true });
+    sessions.push(session);
+    const m = await oneMachine(session);
+    const err = await rejection(m.service<Echo>("Echo").throwPlain("where did it go"));
+    expect((err.cause as Error).stack).toMatch(/at Echo\.throwPlain \(.*test\/fixtures\/services\.ts:\d+:\d+\)/);
   });
 });
 

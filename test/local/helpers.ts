@@ -7,7 +7,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { LocalSystem, type LocalSystemOptions } from "../../src/index.ts";
+import { LocalSystem, type BundleMode, type LocalSystemOptions } from "../../src/index.ts";
+import { LOCAL_ENV } from "../../src/systems/local/index.ts";
 import { SECRET_HEADER } from "../../src/system-api.ts";
 
 /** Node flags that let a child process run TypeScript. */
@@ -35,11 +36,22 @@ export class Capture extends PassThrough {
   }
 }
 
-/** A local system running `program` (default the machine fixture) under tsx, with short timings. */
+/**
+ * How the local tests' machines run their fixture program: from its bundle under plain node, as a
+ * driver's machines do by default, unless BIGMACHINE_LOCAL_BUNDLE says otherwise (`never` runs the
+ * whole local suite from source under tsx).
+ */
+export const TEST_BUNDLE_MODE = (process.env[LOCAL_ENV.bundle]?.trim() || "auto") as BundleMode;
+
+/**
+ * A local system running `entry` (default the machine fixture), bundled (see {@link TEST_BUNDLE_MODE})
+ * or under tsx, with short timings.
+ */
 export function testLocalSystem(options: LocalSystemOptions & { entry?: string } = {}): LocalSystem {
   const { entry, ...rest } = options;
   return new LocalSystem({
     program: { entry: entry ?? fixture("machine.ts"), execArgv: TSX },
+    bundle: TEST_BUNDLE_MODE,
     keepalive: SHORT_KEEPALIVE,
     shutdownGraceMs: 1_000,
     output: false,

@@ -268,7 +268,8 @@ export class CloudRunSystem implements System {
   }
 
   async #bundle(): Promise<ProgramToShip> {
-    const bundle = await bundleProgram({ entry: this.#options.programEntry });
+    // With its source map, so that a machine's stack traces name the driver's files and lines.
+    const bundle = await bundleProgram({ entry: this.#options.programEntry, sourceMap: true });
     return { digest: bundle.digest, code: bundle.code };
   }
 

@@ -22,6 +22,8 @@ const OUTPUT_DRAIN_MS = 250;
 /** Options for {@link MachineProcess.spawn}. */
 export interface MachineProcessOptions {
   program: Required<LocalProgram>;
+  /** How messages name the program (e.g. its source entry when it runs from a bundle); default its command line. */
+  programName?: string;
   /** The full environment of the process (never the secret). */
   env: NodeJS.ProcessEnv;
   /** The session secret, handed over the IPC channel when the machine asks for it. */
@@ -48,9 +50,11 @@ export class MachineProcess {
   readonly exitSeen: Promise<void>;
   #exitError: BigmachineError | undefined;
   #markExitSeen!: () => void;
+  readonly #programName: string | undefined;
 
   private constructor(options: MachineProcessOptions) {
     const { program } = options;
+    this.#programName = options.programName;
     this.#child = fork(program.entry, program.args, {
       execArgv: program.execArgv,
       env: options.env,
@@ -205,6 +209,6 @@ export class MachineProcess {
   }
 
   #describeProgram(): string {
-    return this.#child.spawnargs.slice(1).join(" ") || "the program";
+    return this.#programName ?? (this.#child.spawnargs.slice(1).join(" ") || "the program");
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
-import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveKeepalive, resolveLocalOptions } from "./config.ts";
+import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveBundleMode, resolveKeepalive, resolveLocalOptions, resolveProgram } from "./config.ts";
 
 function thrown(f: () => unknown): unknown {
   try {
@@ -71,9 +71,9 @@ describe("resolveLocalOptions", () => {
     expect(envProgram({ [LOCAL_ENV.program]: "" }, proc)).toBeUndefined();
     expect(envProgram({}, proc)).toBeUndefined();
     const env = { [LOCAL_ENV.program]: "/store/abc.mjs" };
-    expect(resolveLocalOptions({ output: false }, env).program).toMatchObject({ entry: "/store/abc.mjs", execArgv: [] });
+    expect(resolveLocalOptions({ output: false }, env).program).toMatchObject({ source: { entry: "/store/abc.mjs", execArgv: [] }, bundle: "never" });
     // An explicit program still wins over the environment.
-    expect(resolveLocalOptions({ program: { entry: "m.ts" }, output: false }, env).program?.entry).toBe("m.ts");
+    expect(resolveLocalOptions({ program: { entry: "m.ts" }, output: false }, env).program?.source.entry).toBe("m.ts");
   });
 
   it("fills in an explicit program and reads the startup timeout and debug switches from the environment", () => {
@@ -81,7 +81,7 @@ describe("resolveLocalOptions", () => {
       { program: { entry: "m.ts" }, output: false },
       { [LOCAL_ENV.startupTimeoutMs]: "1234", [LOCAL_ENV.debug]: "1", [LOCAL_ENV.debugLog]: "events.log" },
     );
-    expect(resolved.program).toEqual({ entry: "m.ts", execArgv: [], args: [] });
+    expect(resolved.program).toEqual({ source: { entry: "m.ts", execArgv: [], args: [] }, bundle: "never" });
     expect(resolved.startupTimeoutMs).toBe(1_234);
     expect(resolved.output).toBe(false);
     expect(resolved.debug).toEqual({ enabled: true, file: "events.log" });
@@ -96,6 +96,45 @@ describe("resolveLocalOptions", () => {
   });
 });
 
+describe("the bundle mode", () => {
+  const driver = { argv: ["node", "/app/driver.ts", "--n", "3"], execArgv: ["--import", "tsx"] };
+
+  it("bundles the driver's own program unless told otherwise, by the option first, then BIGMACHINE_LOCAL_BUNDLE", () => {
+    expect(resolveProgram({}, {}, driver)).toEqual({ source: { entry: "/app/driver.ts", execArgv: ["--import", "tsx"], args: ["--n", "3"] }, bundle: "auto" });
+    expect(resolveProgram({}, { [LOCAL_ENV.bundle]: "never" }, driver)?.bundle).toBe("never");
+    expect(resolveProgram({ bundle: "always" }, { [LOCAL_ENV.bundle]: "never" }, driver)?.bundle).toBe("always");
+  });
+
+  it("runs an explicit program as given unless asked, and the environment's script always as is", () => {
+    expect(resolveProgram({ program: { entry: "/app/m.ts", execArgv: ["--import", "tsx"] } }, {}, driver)?.bundle).toBe("never");
+    expect(resolveProgram({ program: { entry: "/app/m.ts" }, bundle: "auto" }, {}, driver)?.bundle).toBe("auto");
+    expect(resolveProgram({ program: { entry: "/app/m.ts" } }, { [LOCAL_ENV.bundle]: "auto" }, driver)?.bundle).toBe("auto");
+    const env = { [LOCAL_ENV.program]: "/store/abc.mjs", [LOCAL_ENV.bundle]: "always" };
+    expect(resolveProgram({}, env, driver)).toEqual({ source: { entry: "/store/abc.mjs", execArgv: [], args: ["--n", "3"] }, bundle: "never" });
+  });
+
+  it("has no program without an entry script", () => {
+    expect(resolveProgram({}, {}, { argv: ["node"], execArgv: [] })).toBeUndefined();
+  });
+
+  it("refuses anything but auto, always and never, naming where it came from", () => {
+    expect(resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: " always " })).toBe("always");
+    expect(resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: "" })).toBeUndefined();
+    const fromEnv = thrown(() => resolveBundleMode(undefined, { [LOCAL_ENV.bundle]: "yes" })) as Error;
+    expect(isKind(fromEnv, "invalid")).toBe(true);
+    expect(fromEnv.message).toContain(LOCAL_ENV.bundle);
+    const fromOption = thrown(() => resolveLocalOptions({ bundle: "sometimes" as never }, {})) as Error;
+    expect(isKind(fromOption, "invalid")).toBe(true);
+    expect(fromOption.message).toMatch(/^bundle must be one of auto, always, never/);
+  });
+
+  it("keeps bundles where the option, then BIGMACHINE_CACHE_DIR, says; else in the default folder", () => {
+    expect(resolveLocalOptions({ cacheDir: "/a" }, { [LOCAL_ENV.cacheDir]: "/b" }).cacheDir).toBe("/a");
+    expect(resolveLocalOptions({}, { [LOCAL_ENV.cacheDir]: "/b" }).cacheDir).toBe("/b");
+    expect(resolveLocalOptions({}, {}).cacheDir).toBeUndefined();
+  });
+});
+
 describe("debugger flags", () => {
   it("are never part of the driver's own program that machines re-run", () => {
     const execArgv = ["--import", "tsx", "--inspect", "--inspect-brk=0", "--inspect-port", "9230", "--inspect_wait=127.0.0.1:0", "--debug-port=7", "--enable-source-maps"];
@@ -105,7 +144,7 @@ describe("debugger flags", () => {
 
   it("are taken out of an explicit program too", () => {
     const options = resolveLocalOptions({ program: { entry: "/app/m.js", execArgv: ["--inspect=0", "--max-old-space-size=512"] } }, {});
-    expect(options.program?.execArgv).toEqual(["--max-old-space-size=512"]);
+    expect(options.program?.source.execArgv).toEqual(["--max-old-space-size=512"]);
   });
 
   it("name which machines get an inspector, from the options or BIGMACHINE_INSPECT", () => {

@@ -10,12 +10,15 @@
  * (5 s: a keepalive may be slow, but two of them always fit before the machine is declared lost). Set
  * only the timeout and the other two follow it; set any of them explicitly and that value wins.
  *
- * The program: machines re-run the driver's own program unless told otherwise, by `program` or by
+ * The program: machines run the driver's own program unless told otherwise, by `program` or by
  * `BIGMACHINE_LOCAL_PROGRAM` (a script run with plain node, e.g. a bundle made by `bundleProgram`, so a
- * shipped program can be tried on this host before it goes to a worker). Whatever the program, its node
- * flags never include a debugger's (`--inspect*`, `--debug*`): an inspector port would let any local
- * user run code in the machine without the session secret. To debug machines, name them in `inspect`
- * (or `BIGMACHINE_INSPECT`): those get an inspector on a free loopback port, announced on the output.
+ * shipped program can be tried on this host before it goes to a worker). The driver's own program runs
+ * from its bundle by default (`bundle`, `BIGMACHINE_LOCAL_BUNDLE`): the one file `bundleProgram` makes
+ * for Cloud Run workers, run with plain node, so machines start without a TypeScript loader and run what
+ * a worker would (see machine-program.ts). Whatever the program, its node flags never include a
+ * debugger's (`--inspect*`, `--debug*`): an inspector port would let any local user run code in the
+ * machine without the session secret. To debug machines, name them in `inspect` (or
+ * `BIGMACHINE_INSPECT`): those get an inspector on a free loopback port, announced on the output.
  */
 import os from "node:os";
 import { errorOf, type KeepaliveConfig } from "../../core.ts";
@@ -31,14 +34,34 @@ export interface LocalProgram {
   args?: string[];
 }
 
+/**
+ * Whether machines run the bundle of their program (one file, plain node) or the program as given:
+ * `auto` bundles and falls back to the program as given, with a one-line notice, when it cannot be
+ * bundled; `always` bundles or fails the start with why; `never` runs the program as given.
+ */
+export type BundleMode = "auto" | "always" | "never";
+
 /** Options for the local system. Every field is optional. */
 export interface LocalSystemOptions {
   /**
    * The program machines run. Default: the script named by `BIGMACHINE_LOCAL_PROGRAM`, run with plain
    * node and the driver's arguments; without it, the driver's own program (`process.argv[1]` with
-   * `process.execArgv` and the driver's arguments), so a driver run under tsx re-runs itself under tsx.
+   * `process.execArgv` and the driver's arguments), from its bundle unless `bundle` says otherwise.
    */
   program?: LocalProgram;
+  /**
+   * Whether machines run the bundle of the program instead of the program itself (see
+   * {@link BundleMode}). The bundle is run as `node --enable-source-maps BUNDLE ARGS`, with the
+   * program's node flags other than module loaders (`--import`, `--require`, `--loader`): the bundle
+   * holds every module. Default: env `BIGMACHINE_LOCAL_BUNDLE`, then `auto` for the driver's own program
+   * and `never` for an explicit `program`. A `BIGMACHINE_LOCAL_PROGRAM` script is never bundled.
+   */
+  bundle?: BundleMode;
+  /**
+   * Where bundles are kept across runs (a folder private to this user). Default: env
+   * `BIGMACHINE_CACHE_DIR`, then the user's cache folder (`~/.cache/bigmachine` on Linux).
+   */
+  cacheDir?: string;
   /** Processors per machine; default `os.availableParallelism()`. */
   maxprocs?: number;
   /** Keepalive timings; see the module doc for the rule. Default from the environment, then the rule. */
@@ -68,6 +91,10 @@ export const LOCAL_ENV = {
   startupTimeoutMs: "BIGMACHINE_STARTUP_TIMEOUT_MS",
   /** A script machines run (with plain node) instead of the driver's own program. */
   program: "BIGMACHINE_LOCAL_PROGRAM",
+  /** Whether machines run the program's bundle: `auto`, `always` or `never` (see `BundleMode`). */
+  bundle: "BIGMACHINE_LOCAL_BUNDLE",
+  /** Where bundles are kept across runs. */
+  cacheDir: "BIGMACHINE_CACHE_DIR",
   /** Set (to anything but `0` or empty) to record system events. */
   debug: "BIGMACHINE_DEBUG",
   /** Where debug events go (appended, one JSON object a line); default the output stream. */
@@ -128,9 +155,19 @@ export function keepaliveEnv(config: KeepaliveConfig): Record<string, string> {
   };
 }
 
+/** The program machines run as given, and whether they run its bundle instead. */
+export interface ProgramChoice {
+  /** The program as given (or the driver's own, or the environment's). */
+  source: Required<LocalProgram>;
+  bundle: BundleMode;
+}
+
 /** The options of a local system with every default applied. */
 export interface ResolvedLocalOptions {
-  program: Required<LocalProgram> | undefined;
+  /** Undefined when there is no program to run: no `program` and no entry script (a REPL, `node -e`). */
+  program: ProgramChoice | undefined;
+  /** Where bundles are kept; undefined for the default folder. */
+  cacheDir: string | undefined;
   maxprocs: number;
   keepalive: KeepaliveConfig;
   output: NodeJS.WritableStream | false;
@@ -183,15 +220,43 @@ export function envProgram(env: Env = process.env, proc: Pick<NodeJS.Process, "a
   return { entry, execArgv: [], args: proc.argv.slice(2) };
 }
 
+const BUNDLE_MODES: readonly BundleMode[] = ["auto", "always", "never"];
+
+/** The bundle mode in `option`, else `BIGMACHINE_LOCAL_BUNDLE`; undefined when neither says. Throws kind `invalid` for anything else. */
+export function resolveBundleMode(option: BundleMode | undefined, env: Env = process.env): BundleMode | undefined {
+  const raw = option ?? (env[LOCAL_ENV.bundle]?.trim() || undefined);
+  if (raw === undefined) return undefined;
+  if (!BUNDLE_MODES.includes(raw as BundleMode)) {
+    const source = option !== undefined ? "bundle" : LOCAL_ENV.bundle;
+    throw errorOf("invalid", `${source} must be one of ${BUNDLE_MODES.join(", ")}; got ${JSON.stringify(raw)}`, { severity: "fatal" });
+  }
+  return raw as BundleMode;
+}
+
+/**
+ * The program machines run: an explicit `program` (bundled only when asked), else the environment's
+ * script (never bundled: it is run as is), else the driver's own (bundled unless asked not to).
+ */
+export function resolveProgram(options: LocalSystemOptions, env: Env = process.env, proc: Pick<NodeJS.Process, "argv" | "execArgv"> = process): ProgramChoice | undefined {
+  const mode = resolveBundleMode(options.bundle, env);
+  if (options.program) {
+    if (!options.program.entry) throw errorOf("invalid", "program.entry must name the script machines run", { severity: "fatal" });
+    const source = { entry: options.program.entry, execArgv: withoutDebuggerFlags(options.program.execArgv ?? []), args: options.program.args ?? [] };
+    return { source, bundle: mode ?? "never" };
+  }
+  const fromEnv = envProgram(env, proc);
+  if (fromEnv) return { source: fromEnv, bundle: "never" };
+  const own = ownProgram(proc);
+  return own && { source: own, bundle: mode ?? "auto" };
+}
+
 /** Applies defaults and the environment to `options`; throws kind `invalid` for bad values. */
-export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env = process.env): ResolvedLocalOptions {
-  const program = options.program
-    ? { entry: options.program.entry, execArgv: withoutDebuggerFlags(options.program.execArgv ?? []), args: options.program.args ?? [] }
-    : (envProgram(env) ?? ownProgram());
-  if (program && !program.entry) throw errorOf("invalid", "program.entry must name the script machines run", { severity: "fatal" });
+export function resolveLocalOptions(options: LocalSystemOptions = {}, env: Env = process.env, proc: Pick<NodeJS.Process, "argv" | "execArgv"> = process): ResolvedLocalOptions {
+  const program = resolveProgram(options, env, proc);
   const debug = env[LOCAL_ENV.debug]?.trim();
   return {
     program,
+    cacheDir: options.cacheDir ?? (env[LOCAL_ENV.cacheDir]?.trim() || undefined),
     maxprocs: positiveInteger("maxprocs", options.maxprocs ?? os.availableParallelism()),
     keepalive: resolveKeepalive(options.keepalive, env),
     output: options.output ?? process.stderr,

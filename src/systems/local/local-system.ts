@@ -1,12 +1,13 @@
 /**
  * @module
- * The local system: each machine is a child process of the driver's own program on this host, serving
- * its endpoint on loopback. The driver forks them with an IPC channel (for the address report and as a
- * lifeline) and piped output (prefixed to the driver's output and kept for tail), each the leader of a
- * process group of its own, and makes sure none outlives it, nor anything its services started:
- * shutdown escalates from closing the channel to SIGTERM to SIGKILL of each machine's group, a group is
- * ended once its machine has exited, and the driver's exit kills whatever is left. A machine ends its
- * own group when it exits and when its driver goes away (`src/util/process-group.ts`).
+ * The local system: each machine is a child process of the driver's own program on this host (by
+ * default its bundle, see machine-program.ts), serving its endpoint on loopback. The driver forks them
+ * with an IPC channel (for the address report and as a lifeline) and piped output (prefixed to the
+ * driver's output and kept for tail), each the leader of a process group of its own, and makes sure
+ * none outlives it, nor anything its services started: shutdown escalates from closing the channel to
+ * SIGTERM to SIGKILL of each machine's group, a group is ended once its machine has exited, and the
+ * driver's exit kills whatever is left. A machine ends its own group when it exits and when its driver
+ * goes away (`src/util/process-group.ts`).
  */
 import {
   ATTACH_PATH,
@@ -37,6 +38,7 @@ import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
 import { foreignEntryMessage, foreignEntryOwner } from "./foreign-entry.ts";
 import { serveLocalMachine } from "./machine-main.ts";
+import { prepareProgram, type RunnableProgram } from "./machine-program.ts";
 import { prefixed } from "./output.ts";
 
 /** The node flag of a machine the driver asked to debug: an inspector on a free loopback port. */
@@ -56,22 +58,56 @@ export class LocalSystem implements System {
   #exitHook: (() => void) | undefined;
   /** Why the driver's own entry script cannot be its machines' program (a tool's script), if it cannot. */
   readonly #foreignEntry: string | undefined;
+  /** The program machines run, made ready once (bundled or not). */
+  #program: Promise<RunnableProgram> | undefined;
 
   /** Throws kind `invalid` for bad options (or bad `BIGMACHINE_*` environment values). */
   constructor(options: LocalSystemOptions = {}) {
     this.#options = resolveLocalOptions(options);
     this.#debug = new DebugLog({ ...this.#options.debug, stream: this.#options.output });
-    const own = options.program === undefined && !process.env[LOCAL_ENV.program]?.trim() ? this.#options.program?.entry : undefined;
+    const own = options.program === undefined && !process.env[LOCAL_ENV.program]?.trim() ? this.#options.program?.source.entry : undefined;
     const owner = own === undefined ? undefined : foreignEntryOwner(own);
     this.#foreignEntry = owner === undefined ? undefined : foreignEntryMessage(own!, owner);
   }
 
-  /** Takes the session secret. Idempotent; a second session with another secret is refused. */
+  /**
+   * Takes the session secret. Idempotent; a second session with another secret is refused. A driver's
+   * system starts making its machines' program ready here (bundling it, or finding its bundle), so
+   * that work overlaps whatever the driver does before it starts machines.
+   */
   async init(session: SessionInfo): Promise<void> {
     if (this.#secret !== undefined && this.#secret !== session.secret) {
       throw errorOf("precondition", "this local system already belongs to another session", { severity: "fatal" });
     }
     this.#secret = session.secret;
+    // Errors surface when machines are started.
+    if (session.role === "driver") this.machineProgram().catch(() => {});
+  }
+
+  /**
+   * The program machines run, made ready once: the program as given, or its bundle (see the `bundle`
+   * option). Rejects with kind `invalid` when there is no program (no `program` and no entry script),
+   * and with the bundler's error when the program must be bundled (`always`) and cannot be.
+   */
+  machineProgram(): Promise<RunnableProgram> {
+    return (this.#program ??= this.#prepareProgram());
+  }
+
+  async #prepareProgram(): Promise<RunnableProgram> {
+    const choice = this.#options.program;
+    if (!choice) {
+      throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
+    }
+    const started = performance.now();
+    const program = await prepareProgram(choice, { cacheDir: this.#options.cacheDir, notice: (line) => this.#notice(line) });
+    this.event("local:program", { entry: program.entry, source: program.source, bundled: program.bundled, reused: program.reused, ms: Math.round(performance.now() - started) });
+    return program;
+  }
+
+  /** Writes one line of the system's own to the output. */
+  #notice(line: string): void {
+    const output = this.#options.output;
+    if (output) output.write(`${line}\n`);
   }
 
   /** Serves `endpoint` on loopback, reports the address to the driver, and never resolves. */
@@ -100,15 +136,13 @@ export class LocalSystem implements System {
    * (its exit code or signal and its last stderr lines, or the timeout). Rejects with kind `canceled`
    * if `signal` aborts (the processes are killed), `precondition` before `init`, `invalid` without a
    * program to run or when the driver's entry script is a test runner's or another tool's (see
-   * `foreign-entry.ts`).
+   * `foreign-entry.ts`), and with the bundler's error when the program must be bundled and cannot be
+   * (see {@link machineProgram}).
    */
   async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
     const secret = this.#requireSecret();
     if (this.#foreignEntry) throw errorOf("invalid", this.#foreignEntry, { severity: "fatal" });
-    const program = this.#options.program;
-    if (!program) {
-      throw errorOf("invalid", "the local system needs a program for its machines: this process has no entry script, so pass `program` in the options", { severity: "fatal" });
-    }
+    const program = await this.machineProgram();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...keepaliveEnv(this.#options.keepalive),
@@ -124,7 +158,8 @@ export class LocalSystem implements System {
       const ordinal = this.#started++;
       const inspect = this.#options.inspect === "all" || this.#options.inspect.includes(ordinal);
       const proc = MachineProcess.spawn({
-        program: inspect ? { ...program, execArgv: [...program.execArgv, INSPECTOR_FLAG] } : program,
+        program: { entry: program.entry, args: program.args, execArgv: inspect ? [...program.execArgv, INSPECTOR_FLAG] : program.execArgv },
+        programName: program.bundled ? `${program.source} (bundled as ${program.entry})` : undefined,
         env,
         output: this.#options.output,
         outputLines: this.#options.outputLines,
