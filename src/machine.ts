@@ -187,7 +187,8 @@ export class Machine implements Caller {
   /**
    * Like {@link call}, but retries errors whose severity is temporary (a dropped tunnel, an injected
    * network fault, a remote error marked temporary) with backoff. A streamed argument cannot be sent
-   * twice, so it is never retried.
+   * twice, so it is never retried. An abort of `options.signal` ends it with kind `canceled`, during a
+   * backoff too.
    */
   async retryCall<TResult = unknown>(method: string, arg?: unknown, options: CallOptions & RetryOptions = {}): Promise<TResult> {
     const retries = options.retries ?? 5;
@@ -200,7 +201,9 @@ export class Machine implements Caller {
       } catch (err) {
         if (streamed || attempt >= retries || !isTemporary(err) || this.#state === "stopped" || options.signal?.aborted) throw err;
         this.#runtime?.system.event("bigmachine:retry", { machine: this.addr, method, attempt, error: String(err) });
-        await sleep(backoff * (0.75 + Math.random() / 2), options.signal);
+        await sleep(backoff * (0.75 + Math.random() / 2), options.signal).catch((reason: unknown) => {
+          throw errorOf("canceled", `${method} on machine ${this.addr}: canceled while waiting to retry (${toBigmachineError(err).message})`, { severity: "fatal", cause: reason });
+        });
         backoff = Math.min(maxBackoff, backoff * 1.5);
       }
     }

@@ -205,6 +205,14 @@ export function runConformance(name: string, makeHarness: () => Promise<Conforma
       for (const w of waiting) expect((await rejection(w)).kind).toBe("canceled");
       await m.waitFor("running");
       m.cancel();
+      // A retry loop waiting out its backoff ends too.
+      const retrying = new AbortController();
+      const retry = a.retryCall("Counter.failing", { key: "aborted backoff", severity: "temporary" }, { signal: retrying.signal, initialBackoffMs: 60_000 });
+      await waitUntil("the first attempt to fail", async () => (await a.service<Counter>("Counter").attempts("aborted backoff")) === 1);
+      retrying.abort();
+      const err = await rejection(retry);
+      expect(err.kind).toBe("canceled");
+      expect(err.message).toContain("failing aborted backoff: attempt 1");
     });
 
     it("lets a machine dial another machine by address", async () => {
