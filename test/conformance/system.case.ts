@@ -193,6 +193,7 @@ export function runConformance(name: string, makeHarness: () => Promise<Conforma
       expect((await rejection(a.service<Echo>("Echo").wait({ ms: 60_000 }, { signal: aborted }))).kind).toBe("canceled");
       expect(await collect(a.tail(aborted))).toEqual([]);
       expect((await rejection(collect(a.read(fileURLToPath(import.meta.url), aborted)))).kind).toBe("canceled");
+      expect((await rejection(session.system.httpClient().connect(a.addr, { signal: aborted }))).kind).toBe("canceled");
       expect(a.state).toBe("running");
     });
 

@@ -84,7 +84,11 @@ export class TestSystem implements System {
         headers.set(SECRET_HEADER, this.#secret);
         return endpoint.app.request(path, { ...init, headers });
       },
-      connect: async (addr) => this.#connect(addr),
+      connect: async (addr, options) => {
+        const signal = options?.signal;
+        if (signal?.aborted) throw errorOf("canceled", `connect ${addr}: canceled`, { cause: signal.reason });
+        return this.#connect(addr);
+      },
     };
   }
 
