@@ -26,6 +26,16 @@ export async function waitUntil(what: string, condition: () => boolean | Promise
   }
 }
 
+/** What `fn` throws, whatever it is; throws if it returns. */
+export function thrown<T = unknown>(fn: () => unknown): T {
+  try {
+    fn();
+  } catch (err) {
+    return err as T;
+  }
+  throw new Error("expected a throw");
+}
+
 /** What `promise` rejects with, whatever it is; throws if it resolves. */
 export async function failure<T = unknown>(promise: Promise<unknown>): Promise<T> {
   const outcome = await promise.then(
