@@ -248,7 +248,8 @@ describe("a driver killed outright", () => {
 
   it("leaves no worker, machine or process a service started running past the keepalive timeout and the workers' linger", { timeout: 150_000 }, async () => {
     const run = runDriver({ ENV_DRIVER_MACHINES: "2", ENV_DRIVER_HANG: "1", ENV_DRIVER_SPAWN: "1", BIGMACHINE_KEEPALIVE_TIMEOUT_MS: String(SHORT_KEEPALIVE.timeoutMs), BIGMACHINE_CLOUDRUN_SERVICE: "crashing-driver", BIGMACHINE_CLOUDRUN_ENV: "BIGMACHINE_WORKER_ENDED_LINGER_MS=1000" });
-    await waitUntil("the driver's machines are ready", () => /^ready /m.test(run.out()), 90_000);
+    // Its last line before it hangs: the lines before it are in by then (they may come in separate reads).
+    await waitUntil("the driver's machines are ready and their helper processes started", () => /^sleeps .*\n/m.test(run.out()), 90_000);
     const ids = /^ready (.+)$/m.exec(run.out())![1].split(" ");
     const instances = emulated.emulators.serving.instances().filter((i) => ids.includes(i.id));
     expect(instances).toHaveLength(2);
