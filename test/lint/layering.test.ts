@@ -23,7 +23,7 @@ async function lint(fixture: string): Promise<{ code: number; output: string }> 
   }
 }
 
-describe("the layering rules", () => {
+describe("the layering rules", { timeout: 90_000 }, () => {
   it("fail on a system that imports another system", async () => {
     const { code, output } = await lint("cross-system");
     expect(code).not.toBe(0);

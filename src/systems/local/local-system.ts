@@ -143,6 +143,7 @@ export class LocalSystem implements System {
     const secret = this.#requireSecret();
     if (this.#foreignEntry) throw errorOf("invalid", this.#foreignEntry, { severity: "fatal" });
     const program = await this.machineProgram();
+    if (options.signal?.aborted) throw errorOf("canceled", "starting local machines was canceled", { severity: "fatal", cause: options.signal.reason });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...keepaliveEnv(this.#options.keepalive),
