@@ -13,11 +13,12 @@
  * Machines run this same program: `start()` never returns in a machine, so everything after it is
  * the driver's. Module top-level code (the class and its registration) runs in every machine too.
  * Driver-only code (the emulators, the Cloud Run System's driver side) is imported with `await
- * import()` inside `main`, so machines, and the program shipped to them, never load it.
+ * import()` inside `main`, only when `isMachineProcess()` is false, so machines, and the program
+ * shipped to them, never load it.
  */
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { registerService, start, type Machine, type Session, type System } from "../src/index.ts";
+import { isMachineProcess, registerService, start, type Machine, type Session, type System } from "../src/index.ts";
 
 /** Points sampled between yields to the event loop, so a busy machine still answers keepalives. */
 const CHUNK = 1_000_000;
@@ -42,7 +43,7 @@ export class CirclePI {
     return inside;
   }
 }
-registerService("PI", CirclePI);
+const PI = registerService("PI", CirclePI);
 
 const USAGE = "usage: pi [--machines N] [--samples N] [--batches N] [--system cloudrun|local]";
 
@@ -99,8 +100,7 @@ function projectConfigured(): boolean {
 async function chooseSystem(name: string): Promise<{ system: System | string; close(): Promise<void> }> {
   if (name !== "cloudrun" || projectConfigured()) return { system: name, close: async () => {} };
   console.log("pi: no Google Cloud project is configured: running the Cloud Run System against local emulators, started in this process");
-  const { startEmulatedCloudRun } = await import("../src/systems/cloudrun/emulated.ts");
-  const { CloudRunSystem } = await import("../src/systems/cloudrun/system.ts");
+  const { CloudRunSystem, startEmulatedCloudRun } = await import("../src/cloudrun.ts");
   const emulated = await startEmulatedCloudRun();
   // A quicker log poll than the default 5 s: the emulator has no read quota to save.
   return { system: new CloudRunSystem({ ...emulated.systemOptions(), logTail: { pollIntervalMs: 1_000 } }), close: () => emulated.close() };
@@ -124,7 +124,8 @@ async function followOutput(m: Machine, signal: AbortSignal): Promise<void> {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const chosen = await chooseSystem(flags.system);
+  // A machine takes its System from its environment: only the driver chooses one (and starts emulators).
+  const chosen = isMachineProcess() ? { system: undefined, close: async () => {} } : await chooseSystem(flags.system);
   const tails = new AbortController();
   let session: Session | undefined;
   try {
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     const machineCount = flags.machines ?? (session.system.name === "local" ? os.availableParallelism() : 2);
     const began = performance.now();
     console.log(`pi: starting ${machineCount} machine(s) on ${session.system.name}`);
-    const machines = await session.startMachines(machineCount, { services: { PI: new CirclePI() } });
+    const machines = await session.startMachines(machineCount, { services: { [PI.name]: new CirclePI() } });
     await Promise.all(
       machines.map(async (m) => {
         await m.waitFor("running");
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
     let sampled = 0;
     let finished = 0;
     const runBatch = async (m: Machine, n: number) => {
-      const hits = await m.service<CirclePI>("PI").sample(n);
+      const hits = await m.service(PI).sample(n);
       inside += hits;
       sampled += n;
       finished++;

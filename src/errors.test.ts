@@ -18,6 +18,36 @@ describe("errors", () => {
     expect(isKind(new Error("plain"), "other")).toBe(false);
   });
 
+  it("looks through other and plain errors to the first kind that says what went wrong", () => {
+    const root = errorOf("timeout", "deadline passed");
+    const wrapped = errorOf("other", "step failed", { cause: new Error("plain wrapper", { cause: root }) });
+    expect(isKind(wrapped, "other")).toBe(true);
+    expect(isKind(wrapped, "timeout")).toBe(true);
+    expect(isKind(wrapped, "canceled")).toBe(false);
+  });
+
+  it("stops at the first kind that is neither other nor remote", () => {
+    const lost = errorOf("unavailable", "machine lost", { cause: errorOf("net", "tunnel dropped") });
+    expect(isKind(lost, "unavailable")).toBe(true);
+    expect(isKind(lost, "net")).toBe(false);
+    const invalid = errorOf("invalid", "bad input", { cause: errorOf("not-exist", "no such key") });
+    expect(isKind(invalid, "not-exist")).toBe(false);
+  });
+
+  it("never finds net through a remote error: net is only ever the immediate call's", () => {
+    const farNet = remoteError(errorToWire(errorOf("net", "the machine's own dial failed")), "Svc.m");
+    expect(isKind(farNet, "remote")).toBe(true);
+    expect(isKind(farNet, "net")).toBe(false);
+    // Also when the far side's net error sits behind other kinds that say nothing, or behind a relay.
+    const relayed = remoteError(errorToWire(errorOf("remote", "relay", { cause: errorOf("other", "x", { cause: errorOf("net", "dial") }) })), "Relay.m");
+    expect(isKind(relayed, "net")).toBe(false);
+    // The immediate call's own net error is net, whatever it wraps.
+    expect(isKind(errorOf("net", "tunnel dropped", { cause: farNet }), "net")).toBe(true);
+    // Every other kind is found through remote errors, nested ones included.
+    const nested = remoteError(errorToWire(remoteError(errorToWire(errorOf("not-exist", "no such file")), "B.read")), "A.read");
+    expect(isKind(nested, "not-exist")).toBe(true);
+  });
+
   it("normalizes anything thrown", () => {
     expect(toBigmachineError(new TypeError("t")).kind).toBe("other");
     expect(toBigmachineError("str").message).toBe("str");
@@ -63,7 +93,8 @@ describe("errors", () => {
     expect(r.kind).toBe("remote");
     expect(r.message).toBe("Svc.m: far side dial failed");
     expect(isTemporary(r)).toBe(true);
-    expect(isKind(r, "net")).toBe(true);
+    expect(isKind(r, "remote")).toBe(true);
+    expect((r.cause as BigmachineError).kind).toBe("net");
     expect(isFatal(remoteError(errorToWire(errorOf("invalid", "x", { severity: "fatal" })), "m"))).toBe(true);
   });
 });

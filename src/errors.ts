@@ -71,10 +71,22 @@ export function errorOf(kind: ErrorKind, message: string, options: Omit<Bigmachi
   return new BigmachineError(message, { kind, ...options });
 }
 
-/** Whether `err`, or any error in its `cause` chain, is a BigmachineError of `kind`. */
+/**
+ * Whether `err` is of `kind`, by the rule of Go bigmachine's `errors.Is`: what counts is the first kind
+ * along the `cause` chain that says what went wrong.
+ *
+ * - Kind `other`, and any error that is not a BigmachineError, says nothing: the walk goes on to its cause.
+ * - Kind `remote` says where the error happened: the walk goes on to the far side's error, so
+ *   `isKind(err, "not-exist")` finds a missing file on the machine. Except for kind `net`, which only
+ *   ever describes the immediate call: the far side's own network trouble is never `net` here.
+ * - Any other kind ends the walk: `unavailable` caused by a `net` error is not `net`.
+ */
 export function isKind(err: unknown, kind: ErrorKind): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 32; e = e.cause, depth++) {
-    if (e instanceof BigmachineError && e.kind === kind) return true;
+    if (!(e instanceof BigmachineError)) continue;
+    if (e.kind === kind) return true;
+    if (e.kind === "other" || (e.kind === "remote" && kind !== "net")) continue;
+    return false;
   }
   return false;
 }
@@ -158,7 +170,8 @@ export function errorFromWire(wire: unknown): BigmachineError {
 
 /**
  * Wraps an error that arrived from the far side of a call: kind `remote`, the far side's error as `cause`,
- * its severity kept, so `isKind(err, "not-exist")` still finds the original kind.
+ * its severity kept, so `isKind(err, "not-exist")` still finds the original kind (but never `net`: see
+ * {@link isKind}).
  */
 export function remoteError(wire: unknown, context: string): BigmachineError {
   const cause = errorFromWire(wire);

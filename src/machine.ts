@@ -6,12 +6,12 @@
  * Machine states proceed monotonically: unstarted < starting < running < stopped. A stopped machine
  * has an error saying why, and every call on it fails with that error.
  */
-import { BigmachineError, errorOf, isKind, isTemporary, toBigmachineError } from "./errors.ts";
+import { BigmachineError, errorOf, isFatal, isKind, isTemporary, toBigmachineError } from "./errors.ts";
 import type { DiskInfo, LoadInfo, MemInfo } from "./host-info.ts";
 import { serviceClient, type Caller, type ServiceClient } from "./proxy.ts";
 import { RpcPeer } from "./rpc/index.ts";
 import type { CallOptions, Dispatcher, MethodStats } from "./rpc/types.ts";
-import { serviceSpec } from "./services.ts";
+import { serviceSpec, type ServiceHandle } from "./services.ts";
 import type { KeepaliveReply, MachineInfo } from "./supervisor.ts";
 import { SUPERVISOR } from "./supervisor.ts";
 import type { KeepaliveConfig, LogLine, System } from "./system.ts";
@@ -139,20 +139,35 @@ export class Machine implements Caller {
 
   /**
    * Resolves once the machine reaches `state` or a later one. Waiting for a state before `stopped`
-   * rejects with the machine's error if it stops first.
+   * rejects with the machine's error if it stops first. Rejects with kind `canceled` when `signal`
+   * aborts, at once if it already has.
    */
   waitFor(state: MachineState, signal?: AbortSignal): Promise<void> {
     const rank = RANK[state];
     if (RANK[this.#state] >= rank) {
       return this.#state === "stopped" && state !== "stopped" ? Promise.reject(this.#err) : Promise.resolve();
     }
+    const canceled = () => errorOf("canceled", `waiting for machine ${this.addr} to be ${state} was canceled`, { cause: signal?.reason });
+    if (signal?.aborted) return Promise.reject(canceled());
     return new Promise<void>((resolve, reject) => {
-      const waiter = { rank, resolve, reject };
-      this.#waiters.push(waiter);
-      signal?.addEventListener("abort", () => {
+      const onAbort = () => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(errorOf("canceled", `waiting for machine ${this.addr} to be ${state} was canceled`));
-      }, { once: true });
+        reject(canceled());
+      };
+      // Settled either way, the waiter lets go of the signal.
+      const waiter = {
+        rank,
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        reject: (err: Error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -172,7 +187,8 @@ export class Machine implements Caller {
   /**
    * Like {@link call}, but retries errors whose severity is temporary (a dropped tunnel, an injected
    * network fault, a remote error marked temporary) with backoff. A streamed argument cannot be sent
-   * twice, so it is never retried.
+   * twice, so it is never retried. An abort of `options.signal` ends it with kind `canceled`, during a
+   * backoff too.
    */
   async retryCall<TResult = unknown>(method: string, arg?: unknown, options: CallOptions & RetryOptions = {}): Promise<TResult> {
     const retries = options.retries ?? 5;
@@ -185,15 +201,22 @@ export class Machine implements Caller {
       } catch (err) {
         if (streamed || attempt >= retries || !isTemporary(err) || this.#state === "stopped" || options.signal?.aborted) throw err;
         this.#runtime?.system.event("bigmachine:retry", { machine: this.addr, method, attempt, error: String(err) });
-        await sleep(backoff * (0.75 + Math.random() / 2), options.signal);
+        await sleep(backoff * (0.75 + Math.random() / 2), options.signal).catch((reason: unknown) => {
+          throw errorOf("canceled", `${method} on machine ${this.addr}: canceled while waiting to retry (${toBigmachineError(err).message})`, { severity: "fatal", cause: reason });
+        });
         backoff = Math.min(maxBackoff, backoff * 1.5);
       }
     }
   }
 
-  /** The typed client of the service installed as `name`. */
-  service<T>(name: string): ServiceClient<T> {
-    return serviceClient<T>(this, name);
+  /**
+   * The typed client of the service installed as `name`, or as the name a {@link ServiceHandle} was
+   * registered under: `machine.service<CirclePI>("PI")` or `machine.service(PI)`.
+   */
+  service<T>(name: string): ServiceClient<T>;
+  service<T extends object>(handle: ServiceHandle<T>): ServiceClient<T>;
+  service<T>(service: string | ServiceHandle<T & object>): ServiceClient<T> {
+    return serviceClient<T>(this, typeof service === "string" ? service : service.name);
   }
 
   /** Stops the machine from this side: keepalives end, pending and later calls fail with kind `canceled`. */
@@ -331,7 +354,9 @@ export class Machine implements Caller {
         peer.closed.then((err) => this.#peerClosed(peer, err), () => {});
         return peer;
       } catch (err) {
-        if (this.#isStopped() || isKind(err, "unauthorized") || Date.now() + backoff > deadline) throw err;
+        // Refused credentials, and whatever the system says no retry will mend (its cause may be the
+        // refusal), end the dialing now; anything else is retried until the keepalive timeout.
+        if (this.#isStopped() || isKind(err, "unauthorized") || isFatal(err) || Date.now() + backoff > deadline) throw err;
         await sleep(backoff, this.#lifetime.signal).catch(() => {});
         backoff = Math.min(1_000, backoff * 2);
       }
@@ -377,7 +402,7 @@ export class Machine implements Caller {
     } catch (err) {
       if (this.#state === "stopped") return;
       const silentFor = Date.now() - this.#lastKeepalive;
-      if (silentFor >= config.timeoutMs || isKind(err, "unauthorized")) {
+      if (silentFor >= config.timeoutMs || isKind(err, "unauthorized") || isFatal(err)) {
         const e = toBigmachineError(err);
         this.#runtime!.system.keepaliveFailed(this, e);
         this.#stop(errorOf("unavailable", `machine ${this.addr} lost: no keepalive for ${silentFor} ms (${e.message})`, { severity: "fatal", cause: e }));

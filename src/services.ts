@@ -9,6 +9,7 @@
  * whose names start with `_`, the constructor and `init` are not callable remotely.
  */
 import { errorOf } from "./errors.ts";
+import type { NotRemoteMethods } from "./proxy.ts";
 import type { CallContext, Dispatcher } from "./rpc/types.ts";
 
 /** A class whose instances can be installed on machines. */
@@ -26,19 +27,44 @@ const classesByName = new Map<string, ServiceClass>();
 const namesByClass = new Map<ServiceClass, string>();
 
 /**
- * Registers a service class under `name`, in the driver and in machines (call it at module top level,
- * before `start()`). Registering the same class under the same name again is a no-op; anything else
- * that reuses a name or a class throws.
+ * A registered service class: the name it was registered under, written once, and its instances' type.
+ * `machine.service(handle)` is the typed client of the service installed under `handle.name`, so
+ * install instances under that name: `services: { [PI.name]: new CirclePI() }`.
  */
-export function registerService(name: string, cls: ServiceClass): void {
+export interface ServiceHandle<T extends object = object> {
+  /** The name the class was registered under. */
+  readonly name: string;
+  /** The class itself. */
+  readonly cls: abstract new (...args: any[]) => T;
+}
+
+/**
+ * `unknown` for a class whose methods can all be called remotely; otherwise a type no class has, which
+ * names the methods that take more than one argument, so {@link registerService} refuses it at compile
+ * time.
+ */
+export type RemoteCallable<C extends ServiceClass> = [NotRemoteMethods<InstanceType<C>>] extends [never]
+  ? unknown
+  : { readonly "methods that take more than one argument (besides the ServiceContext)": NotRemoteMethods<InstanceType<C>> };
+
+/**
+ * Registers a service class under `name`, in the driver and in machines (call it at module top level,
+ * before `start()`), and returns its handle. Registering the same class under the same name again is a
+ * no-op; anything else that reuses a name or a class throws. A class with a public method that takes
+ * more than one argument besides the {@link ServiceContext} does not compile: the machine would pass
+ * the context where the method expects its second argument.
+ */
+export function registerService<C extends ServiceClass>(name: string, cls: C & RemoteCallable<C>): ServiceHandle<InstanceType<C>> {
   if (!/^[A-Za-z_][\w-]*$/.test(name)) throw errorOf("invalid", `invalid service name ${JSON.stringify(name)}`);
   const existing = classesByName.get(name);
-  if (existing === cls) return;
-  if (existing) throw errorOf("invalid", `service name ${name} is already registered to ${existing.name}`);
-  const otherName = namesByClass.get(cls);
-  if (otherName) throw errorOf("invalid", `class ${cls.name} is already registered as ${otherName}`);
-  classesByName.set(name, cls);
-  namesByClass.set(cls, name);
+  if (existing !== cls) {
+    if (existing) throw errorOf("invalid", `service name ${name} is already registered to ${existing.name}`);
+    const otherName = namesByClass.get(cls);
+    if (otherName) throw errorOf("invalid", `class ${cls.name} is already registered as ${otherName}`);
+    classesByName.set(name, cls);
+    namesByClass.set(cls, name);
+  }
+  return Object.freeze({ name, cls: cls as abstract new (...args: any[]) => InstanceType<C> });
 }
 
 /** An instance on its way to a machine: the registered type name and its own enumerable state. */

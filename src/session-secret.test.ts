@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { BigmachineError } from "./errors.ts";
 import { offerSessionSecret, requestSessionSecret, SECRET_ANSWER_TYPE, SECRET_REQUEST_TYPE } from "./session-secret.ts";
+import { rejection } from "../test/helpers.ts";
 
 /** Two ends of a fake IPC channel: what the child sends arrives at the parent, and the other way. */
 function channel() {
@@ -28,12 +29,6 @@ function channel() {
     return true;
   };
   return { parent, child, toParent, toChild };
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("the session secret over IPC", () => {

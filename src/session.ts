@@ -18,6 +18,16 @@ export interface SessionOptions {
   errorStacks?: boolean;
 }
 
+/** What {@link Session.startMachines} installs on each machine, and how its start may be canceled. */
+export interface StartMachinesOptions extends MachineParams {
+  /**
+   * Cancels the start: `startMachines` then rejects with kind `canceled` (at once if the signal has
+   * already aborted), and machines the system had launched are stopped. Once `startMachines` has
+   * resolved, aborting does nothing; stop a machine with `machine.cancel()`.
+   */
+  signal?: AbortSignal;
+}
+
 /** Options for {@link Session.shutdown}. */
 export interface ShutdownOptions {
   /** How long to wait for each machine's output to drain after it was asked to stop; default 5 s. */
@@ -54,19 +64,27 @@ export class Session {
   }
 
   /**
-   * Starts `n` machines and installs `params` on each: environment, arguments, then services (whose
+   * Starts `n` machines and installs `options` on each: environment, arguments, then services (whose
    * classes must be registered). Resolves with the machines once the system has launched them; they
    * become running on their own (`machine.waitFor("running")`, or just call them: calls wait). A machine
-   * that fails to start ends up stopped with its error.
+   * that fails to start ends up stopped with its error. `options.signal` cancels the start (see
+   * {@link StartMachinesOptions.signal}).
    */
-  async startMachines(n: number, params: MachineParams = {}): Promise<Machine[]> {
+  async startMachines(n: number, options: StartMachinesOptions = {}): Promise<Machine[]> {
+    const { signal, ...params } = options;
     if (!Number.isInteger(n) || n < 1) throw errorOf("invalid", `startMachines needs a positive integer count, got ${n}`, { severity: "fatal" });
     if (this.#shutdown) throw errorOf("precondition", "the session is shut down", { severity: "fatal" });
     // Fail before launching anything if a service cannot travel.
     for (const [name, instance] of Object.entries(params.services ?? {})) serviceSpec(name, instance);
-    const machines = await this.system.start(n, {});
+    if (signal?.aborted) throw startCanceled(signal);
+    const machines = await this.system.start(n, signal ? { signal } : {});
     for (const m of machines) {
       this.#owned.push(m);
+      // A system may finish launching as the signal aborts: what it launched is stopped, not started.
+      if (signal?.aborted) {
+        m._stop(startCanceled(signal));
+        continue;
+      }
       void m._start({
         system: this.system,
         owned: true,
@@ -76,6 +94,7 @@ export class Session {
         errorStacks: this.#options.errorStacks,
       });
     }
+    if (signal?.aborted) throw startCanceled(signal);
     return machines;
   }
 
@@ -137,4 +156,8 @@ export class Session {
       // Timed out, or the system cannot tail: nothing more to wait for.
     }
   }
+}
+
+function startCanceled(signal: AbortSignal): BigmachineError {
+  return errorOf("canceled", "starting machines was canceled", { severity: "fatal", cause: signal.reason });
 }

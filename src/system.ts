@@ -4,10 +4,11 @@
  * Every method of Go bigmachine's `System` is here, with `event` and `keepaliveFailed` from later
  * versions. Systems are built from bigmachine's exported API only and never import each other.
  */
-import type { Hono } from "hono";
 import type { Machine } from "./machine.ts";
-import type { RpcPeer } from "./rpc/peer.ts";
-import type { Dispatcher, Link } from "./rpc/types.ts";
+import type { RpcEndpoint } from "./rpc/endpoint.ts";
+import type { Link } from "./rpc/types.ts";
+
+export type { RpcEndpoint } from "./rpc/endpoint.ts";
 
 /** Keepalive timings for machines of a system, all in milliseconds. */
 export interface KeepaliveConfig {
@@ -28,19 +29,6 @@ export interface HttpClient {
   fetch(addr: string, path: string, init?: RequestInit): Promise<Response>;
   /** Opens an authenticated RPC tunnel to the machine at `addr`. Rejects with kind `net` if it cannot. */
   connect(addr: string, options?: { signal?: AbortSignal }): Promise<Link>;
-}
-
-/** The server a machine (or a driver that accepts calls) exposes: RPC over HTTP and tunnels. */
-export interface RpcEndpoint {
-  /** The HTTP face: `POST /bigrpc/Service.method` and the tunnel upgrade route. */
-  readonly app: Hono<any, any, any>;
-  /**
-   * Serves calls arriving over an already-established link (in-memory or an accepted tunnel). The
-   * returned peer can also call the other side over the same link.
-   */
-  accept(link: Link): RpcPeer;
-  /** The dispatcher behind both faces. */
-  readonly dispatcher: Dispatcher;
 }
 
 /** A listening endpoint returned by {@link System.listenAndServe}. */

@@ -6,11 +6,12 @@
  *
  * Usage: `tsx worker/build.ts OUTFILE`.
  */
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
-/** The worker's entry point. */
-export const WORKER_ENTRY = fileURLToPath(new URL("./main.ts", import.meta.url));
+/** The worker's entry point: `main.ts` beside this module, or `main.js` when this module is built. */
+export const WORKER_ENTRY = fileURLToPath(new URL(`./main${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** What {@link bundleWorker} wrote. */
 export interface WorkerBundle {

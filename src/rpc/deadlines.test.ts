@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { deadlines, type Expiring } from "./deadlines.ts";
-import { until } from "./test-dispatcher.ts";
+import { waitUntil } from "../../test/helpers.ts";
 
 function entry(name: string, inMs: number, expired: string[]): Expiring {
   return { deadlineAt: performance.now() + inMs, deadlineSlot: -1, expire: () => expired.push(name) };
@@ -15,7 +15,7 @@ describe("deadlines", () => {
     deadlines.remove(entries[2]);
     deadlines.remove(entries[2]); // idempotent
     expect(entries[2].deadlineSlot).toBe(-1);
-    await until(() => expired.length === 3, "three expiries");
+    await waitUntil("three expiries", () => expired.length === 3);
     expect(expired).toEqual(["a", "b", "c"]);
     expect(deadlines.size).toBe(0);
   });

@@ -27,3 +27,4 @@ export {
   WS_MAX_PAYLOAD_BYTES,
 } from "./protocol.ts";
 export type { Link, CallContext, Dispatcher, CallOptions, MethodStats } from "./types.ts";
+export type { RpcEndpoint } from "./endpoint.ts";

@@ -7,7 +7,7 @@ import type { Socket } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer } from "ws";
 import { errorOf } from "../errors.ts";
-import type { RpcEndpoint } from "../system.ts";
+import type { RpcEndpoint } from "./endpoint.ts";
 import { WS_MAX_PAYLOAD_BYTES } from "./protocol.ts";
 
 /** A listening endpoint. */

@@ -6,7 +6,8 @@ import { PLAIN_VALUE } from "./protocol.ts";
 import { linkPair } from "./memory-link.ts";
 import { RpcPeer, type RpcPeerOptions } from "./peer.ts";
 import { RpcServer } from "./server.ts";
-import { rejection, testDispatcher, until } from "./test-dispatcher.ts";
+import { testDispatcher } from "./test-dispatcher.ts";
+import { rejection, waitUntil } from "../../test/helpers.ts";
 import type { Link } from "./types.ts";
 
 const cleanups: (() => void)[] = [];
@@ -142,13 +143,13 @@ describe("RpcPeer calls over an in-memory link", () => {
     const { client, log, server } = connected();
     const controller = new AbortController();
     const call = client.call("T.hang", null, { signal: controller.signal });
-    await until(() => log.calls.get("T.hang") === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => log.calls.get("T.hang") === 1);
     controller.abort();
     const err = await rejection(call);
     expect(err.kind).toBe("canceled");
-    await until(() => log.aborted.length === 1, "the far side to abort");
+    await waitUntil("the far side to abort", () => log.aborted.length === 1);
     expect(isKind(log.aborted[0].reason, "canceled")).toBe(true);
-    await until(() => [...server.peers][0].load.serving === 0, "the far side to forget the call");
+    await waitUntil("the far side to forget the call", () => [...server.peers][0].load.serving === 0);
     expect(client.load.calling).toBe(0);
   });
 
@@ -165,7 +166,7 @@ describe("RpcPeer calls over an in-memory link", () => {
     expect(err.kind).toBe("timeout");
     expect(err.temporary).toBe(true);
     expect(err.message).toContain("m1");
-    await until(() => log.aborted.length === 1, "the far side to abort");
+    await waitUntil("the far side to abort", () => log.aborted.length === 1);
     expect(isKind(log.aborted[0].reason, "canceled")).toBe(true);
     expect(deadlines.size).toBe(0);
   });
@@ -179,12 +180,12 @@ describe("RpcPeer calls over an in-memory link", () => {
   it("fails pending calls with a temporary net error when the link drops, and aborts the far side", async () => {
     const { client, log, serverLink } = connected();
     const call = client.call("T.hang", null);
-    await until(() => log.calls.get("T.hang") === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => log.calls.get("T.hang") === 1);
     serverLink.close("dropped");
     const err = await rejection(call);
     expect(err.kind).toBe("net");
     expect(err.severity).toBe("temporary");
-    await until(() => log.aborted.length === 1, "the far side to abort");
+    await waitUntil("the far side to abort", () => log.aborted.length === 1);
     expect(isKind(log.aborted[0].reason, "net")).toBe(true);
     expect(await client.closed).toBeUndefined();
     expect(client.isClosed).toBe(true);
@@ -300,7 +301,7 @@ describe("RpcPeer with a misbehaving far side", () => {
     const { encode } = await import("./codec.ts");
     raw.send(await callFrameBytes(7, "T.echo", new Uint8Array([0x92, 1])));
     raw.send(await callFrameBytes(8, "T.echo", encode("fine")));
-    await until(() => frames.length === 2, "two answers");
+    await waitUntil("two answers", () => frames.length === 2);
     expect(frames[0][0] & ~PLAIN_VALUE).toBe(0x83); // ERROR from the callee
     const wire = frameValue(frames[0], 5) as { kind: string };
     expect(wire.kind).toBe("invalid");
@@ -313,7 +314,7 @@ describe("RpcPeer with a misbehaving far side", () => {
   it("answers an oversized CALL frame with invalid", async () => {
     const { raw, frames } = rawClient();
     raw.send(await callFrameBytes(9, "T.echo", new Uint8Array(4096)));
-    await until(() => frames.length === 1, "an answer");
+    await waitUntil("an answer", () => frames.length === 1);
     expect((frameValue(frames[0], 5) as { kind: string }).kind).toBe("invalid");
   });
 
@@ -339,7 +340,7 @@ describe("RpcPeer with a misbehaving far side", () => {
       const err = await peer.closed;
       expect(err).toBeInstanceOf(BigmachineError);
       expect(err?.message).toMatch(/protocol error/);
-      await until(isClosed, "the raw end to see the close");
+      await waitUntil("the raw end to see the close", isClosed);
       expect(await other.client.call("T.echo", "still serving")).toBe("still serving");
     });
   }

@@ -3,7 +3,8 @@ import { errorOf } from "../errors.ts";
 import { linkPair } from "./memory-link.ts";
 import { RpcPeer } from "./peer.ts";
 import { ResumableLink, type ResumableLinkOptions } from "./resumable-link.ts";
-import { rejection, testDispatcher, until } from "./test-dispatcher.ts";
+import { testDispatcher } from "./test-dispatcher.ts";
+import { rejection, waitUntil } from "../../test/helpers.ts";
 import type { Dispatcher, Link } from "./types.ts";
 
 const peers: RpcPeer[] = [];
@@ -76,9 +77,9 @@ describe("ResumableLink", () => {
     const { caller, reconnect, drop, client } = resumablePair({ dispatcher: gate.dispatcher });
     await reconnect();
     const pending = caller.call("S.slow", "payload");
-    await until(() => gate.runs.slow === 1, "the call to start");
+    await waitUntil("the call to start", () => gate.runs.slow === 1);
     drop();
-    await until(() => client.state === "detached", "the drop to be seen");
+    await waitUntil("the drop to be seen", () => client.state === "detached");
     gate.release(); // the reply is produced while no carrier is up
     await new Promise((r) => setTimeout(r, 30));
     await reconnect();
@@ -90,7 +91,7 @@ describe("ResumableLink", () => {
     const { caller, reconnect, drop, client } = resumablePair();
     await reconnect();
     drop();
-    await until(() => client.state === "detached", "the drop to be seen");
+    await waitUntil("the drop to be seen", () => client.state === "detached");
     const replies = Promise.all([caller.call("T.echo", "a"), caller.call("T.echo", "b")]);
     expect(client.bufferedAmount).toBeGreaterThan(0);
     await reconnect();
@@ -138,7 +139,7 @@ describe("ResumableLink", () => {
     const { caller, reconnect, client, server } = resumablePair({ link: { ackEveryFrames: 4, ackDelayMs: 5 } });
     await reconnect();
     for (let i = 0; i < 50; i++) await caller.call("T.echo", new Uint8Array(10_000));
-    await until(() => client.counts.unacked === 0 && server.counts.unacked === 0, "everything to be acknowledged");
+    await waitUntil("everything to be acknowledged", () => client.counts.unacked === 0 && server.counts.unacked === 0);
     expect(client.bufferedAmount).toBe(0);
   });
 
@@ -146,7 +147,7 @@ describe("ResumableLink", () => {
     const { caller, reconnect, drop, client } = resumablePair({ link: { maxUnackedBytes: 64 * 1024 } });
     await reconnect();
     drop();
-    await until(() => client.state === "detached", "the drop to be seen");
+    await waitUntil("the drop to be seen", () => client.state === "detached");
     const first = caller.call("T.echo", new Uint8Array(40_000));
     const second = caller.call("T.echo", new Uint8Array(40_000));
     const err = await rejection(second);
@@ -243,9 +244,9 @@ describe("ResumableLink on a carrier that holds frames until a receiver is set",
     const { caller, reconnect, drop, client, server } = resumablePair({ dispatcher: gate.dispatcher });
     await reconnect();
     const pending = caller.call("S.slow", "x");
-    await until(() => gate.runs.slow === 1, "the call to start");
+    await waitUntil("the call to start", () => gate.runs.slow === 1);
     drop();
-    await until(() => client.state === "detached" && server.state === "detached", "the drop to be seen");
+    await waitUntil("the drop to be seen", () => client.state === "detached" && server.state === "detached");
     gate.release();
     // A call made while detached: the client has frames to resend when the server's RESUME comes.
     const second = caller.call("S.slow", "y");

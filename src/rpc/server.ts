@@ -8,7 +8,7 @@ import { upgradeWebSocket } from "@hono/node-server";
 import { Hono } from "hono";
 import type WebSocket from "ws";
 import { errorOf } from "../errors.ts";
-import type { RpcEndpoint } from "../system.ts";
+import type { RpcEndpoint } from "./endpoint.ts";
 import { ErrorReplies, type ErrorRepliesOptions } from "./error-replies.ts";
 import { errorResponse, serveHttpCall } from "./http-face.ts";
 import { RpcPeer } from "./peer.ts";

@@ -10,7 +10,8 @@ import { linkPair } from "./memory-link.ts";
 import { RpcPeer } from "./peer.ts";
 import { CALL_FLAG_STREAM_ARG, FROM_CALLEE, FrameKind, HEADER_BYTES, KIND_MASK, PLAIN_VALUE, STREAM_WINDOW_BYTES, STREAM_WINDOW_ITEMS } from "./protocol.ts";
 import { RpcServer } from "./server.ts";
-import { testDispatcher, until } from "./test-dispatcher.ts";
+import { testDispatcher } from "./test-dispatcher.ts";
+import { waitUntil } from "../../test/helpers.ts";
 import type { Link } from "./types.ts";
 
 const cleanups: (() => void)[] = [];
@@ -46,7 +47,7 @@ describe("credit counted by the receiver", () => {
     const sent = STREAM_WINDOW_ITEMS + 100;
     for (let i = 0; i < sent; i++) rogue.send(dataFrame(0, id, 1));
 
-    await until(() => far.kinds().includes(FrameKind.ERROR | FROM_CALLEE), "the call's error reply");
+    await waitUntil("the call's error reply", () => far.kinds().includes(FrameKind.ERROR | FROM_CALLEE));
     const errorReply = far.frames.find((f) => (f[0] & ~PLAIN_VALUE) === (FrameKind.ERROR | FROM_CALLEE))!;
     expect(frameId(errorReply)).toBe(id);
     const err = errorFromWire(frameValue(errorReply, HEADER_BYTES));
@@ -64,13 +65,13 @@ describe("credit counted by the receiver", () => {
     const far = rawEnd(rogue);
 
     const call = client.call<AsyncIterable<number>>("T.count", { n: 1 });
-    await until(() => far.frames.length === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => far.frames.length === 1);
     const id = frameId(far.frames[0]);
     rogue.send(bareFrame(FrameKind.STREAM | FROM_CALLEE, id));
     const stream = await call;
     const sent = STREAM_WINDOW_ITEMS + 100;
     for (let i = 0; i < sent; i++) rogue.send(dataFrame(FROM_CALLEE, id, i));
-    await until(() => far.kinds().includes(FrameKind.CANCEL), "the reader's CANCEL");
+    await waitUntil("the reader's CANCEL", () => far.kinds().includes(FrameKind.CANCEL));
 
     const seen: number[] = [];
     let caught: unknown;
@@ -92,14 +93,14 @@ describe("credit counted by the receiver", () => {
     const far = rawEnd(rogue);
 
     const call = client.call<AsyncIterable<Uint8Array>>("T.bytes", {});
-    await until(() => far.frames.length === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => far.frames.length === 1);
     const id = frameId(far.frames[0]);
     rogue.send(bareFrame(FrameKind.STREAM | FROM_CALLEE, id));
     const stream = await call;
     // Few items, but each a quarter of the byte window: the fifth is past the window's last byte.
     const chunk = new Uint8Array(STREAM_WINDOW_BYTES / 4);
     for (let i = 0; i < 6; i++) rogue.send(payloadFrame(FrameKind.BYTES | FROM_CALLEE, id, chunk));
-    await until(() => far.frames.some((f) => (f[0] & KIND_MASK) === FrameKind.CANCEL), "the reader's CANCEL");
+    await waitUntil("the reader's CANCEL", () => far.frames.some((f) => (f[0] & KIND_MASK) === FrameKind.CANCEL));
     let read = 0;
     await expect(
       (async () => {

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { linkPair } from "./memory-link.ts";
 import { RpcPeer } from "./peer.ts";
 import { streamLink } from "./stream-link.ts";
-import { testDispatcher, until } from "./test-dispatcher.ts";
+import { testDispatcher } from "./test-dispatcher.ts";
+import { waitUntil } from "../../test/helpers.ts";
 import type { Dispatcher } from "./types.ts";
 
 const peers: RpcPeer[] = [];
@@ -67,7 +68,7 @@ describe("streamLink", () => {
     const inner = await dialInner("head");
     await inner.call("T.echo", 1);
     inner.close();
-    await until(() => served[0].isClosed, "the served inner peer to close");
+    await waitUntil("the served inner peer to close", () => served[0].isClosed);
 
     const second = await dialInner("head");
     const hanging = second.call("T.hang", undefined);

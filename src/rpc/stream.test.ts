@@ -5,7 +5,8 @@ import { RpcPeer } from "./peer.ts";
 import { HEADER_BYTES, STREAM_WINDOW_BYTES, STREAM_WINDOW_ITEMS } from "./protocol.ts";
 import { RpcServer } from "./server.ts";
 import { isStreamable } from "./stream.ts";
-import { settledValue, testDispatcher, until } from "./test-dispatcher.ts";
+import { settledValue, testDispatcher } from "./test-dispatcher.ts";
+import { waitUntil } from "../../test/helpers.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -109,7 +110,7 @@ describe("streams over an in-memory link", () => {
     let yielded = 0;
     const controller = new AbortController();
     const call = client.call("T.slowSum", numbers(100_000, () => yielded++), { signal: controller.signal });
-    await until(() => log.consumed === 1, "the method to read one item");
+    await waitUntil("the method to read one item", () => log.consumed === 1);
     const pulled = await settledValue(() => yielded);
     expect(pulled).toBeLessThanOrEqual(1 + STREAM_WINDOW_ITEMS + 2);
     controller.abort();
@@ -149,8 +150,8 @@ describe("streams over an in-memory link", () => {
     const { client, log, server } = connected();
     const stream = await client.call<AsyncIterable<number>>("T.count", { n: 1_000_000 });
     for await (const item of stream) if (item === 5) break;
-    await until(() => log.released === 1, "the producer to be released");
-    await until(() => [...server.peers][0].load.serving === 0, "the far side to forget the call");
+    await waitUntil("the producer to be released", () => log.released === 1);
+    await waitUntil("the far side to forget the call", () => [...server.peers][0].load.serving === 0);
     expect(client.load.calling).toBe(0);
     expect(await client.call("T.echo", "after")).toBe("after");
   });
@@ -166,7 +167,7 @@ describe("streams over an in-memory link", () => {
       }
     }
     expect(await client.call("T.takeOne", source())).toBe(0);
-    await until(() => released, "the argument's producer to be released");
+    await waitUntil("the argument's producer to be released", () => released);
   });
 
   it("fails a reply stream with a temporary net error when the link drops midway", async () => {
@@ -189,10 +190,10 @@ describe("streams over an in-memory link", () => {
   it("fails the method's argument stream with net when the link drops midway", async () => {
     const { client, log, clientLink } = connected();
     const call = client.call("T.slowSum", numbers(1_000_000));
-    await until(() => log.consumed === 1, "the method to start reading");
+    await waitUntil("the method to start reading", () => log.consumed === 1);
     clientLink.close();
     await expect(call).rejects.toMatchObject({ kind: "net" });
-    await until(() => log.aborted.length === 1, "the method's signal to abort");
+    await waitUntil("the method's signal to abort", () => log.aborted.length === 1);
     expect(isKind(log.aborted[0].reason, "net")).toBe(true);
   });
 
@@ -223,7 +224,7 @@ describe("streams over an in-memory link", () => {
     const stream = await client.call<AsyncIterable<number>>("T.count", { n: 1_000_000 }, { timeoutMs: 50 });
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
-    await until(() => log.released === 1, "the deadline to stop the producer");
+    await waitUntil("the deadline to stop the producer", () => log.released === 1);
     let err: unknown;
     try {
       for (;;) if ((await iterator.next()).done) break;

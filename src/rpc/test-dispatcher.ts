@@ -4,7 +4,7 @@
  * canceled and stream, and that records what it saw (aborted signals, items produced) so tests can
  * assert on the far side. Not part of the public API. @internal
  */
-import { BigmachineError, errorOf, type ErrorKind, type Severity } from "../errors.ts";
+import { errorOf, type ErrorKind, type Severity } from "../errors.ts";
 import type { CallContext, Dispatcher } from "./types.ts";
 
 /** What the test service observed. */
@@ -122,15 +122,6 @@ export function testDispatcher(): { dispatcher: Dispatcher; log: TestServiceLog 
   };
 }
 
-/** Polls `condition` every few milliseconds until it holds; throws after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** Waits until `read()` has not changed for `quietMs` (bounded by `timeoutMs`), then returns it. */
 export async function settledValue(read: () => number, quietMs = 50, timeoutMs = 5_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -146,15 +137,4 @@ export async function settledValue(read: () => number, quietMs = 50, timeoutMs =
     }
   }
   return last;
-}
-
-/** The error `promise` rejects with; throws if it resolves, or rejects with anything but a BigmachineError. */
-export async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
-  const outcome = await promise.then(
-    (value) => ({ value }),
-    (err: unknown) => ({ err }),
-  );
-  if (!("err" in outcome)) throw new Error(`expected a rejection, got ${String(outcome.value)}`);
-  if (!(outcome.err instanceof BigmachineError)) throw new Error(`expected a BigmachineError, got ${String(outcome.err)}`);
-  return outcome.err;
 }

@@ -8,7 +8,8 @@ import { listen, type ListeningEndpoint } from "./node-server.ts";
 import { RpcPeer } from "./peer.ts";
 import { ATTACH_PATH } from "./protocol.ts";
 import { RpcServer } from "./server.ts";
-import { rejection, testDispatcher, until } from "./test-dispatcher.ts";
+import { testDispatcher } from "./test-dispatcher.ts";
+import { rejection, waitUntil } from "../../test/helpers.ts";
 import { connectWebSocket } from "./ws-link.ts";
 
 const SECRET = "s3cret";
@@ -73,7 +74,7 @@ describe("RPC over WebSockets", () => {
     const link = await connectWebSocket(url, { headers: { "x-secret": SECRET } });
     const peer = new RpcPeer(link, { dispatcher });
     cleanups.push(() => peer.close());
-    await until(() => server.peers.size === 1, "the server to accept the link");
+    await waitUntil("the server to accept the link", () => server.peers.size === 1);
     const accepted = [...server.peers][0];
     expect(await accepted.call("T.echo", "called back")).toBe("called back");
   });
@@ -83,11 +84,11 @@ describe("RPC over WebSockets", () => {
     const peer = await dial(url);
     const controller = new AbortController();
     const call = peer.call("T.hang", null, { signal: controller.signal });
-    await until(() => log.calls.get("T.hang") === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => log.calls.get("T.hang") === 1);
     controller.abort();
     expect((await rejection(call)).kind).toBe("canceled");
     expect((await rejection(peer.call("T.hang", null, { timeoutMs: 20 }))).kind).toBe("timeout");
-    await until(() => log.aborted.length === 2, "both calls to abort on the far side");
+    await waitUntil("both calls to abort on the far side", () => log.aborted.length === 2);
   });
 
   it("fails calls and streams with a temporary net error when the server goes away", async () => {
@@ -97,7 +98,7 @@ describe("RPC over WebSockets", () => {
     const stream = await peer.call<AsyncIterable<number>>("T.count", { n: 1_000_000_000 });
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
-    await until(() => log.calls.get("T.hang") === 1, "the call to arrive");
+    await waitUntil("the call to arrive", () => log.calls.get("T.hang") === 1);
     await listener.close();
     const err = await rejection(hanging);
     expect(err.kind).toBe("net");
@@ -192,7 +193,7 @@ describe("RPC over WebSockets", () => {
     raw.send(callFrame(1, 0, methodBytes("T.echo"), new Uint8Array([0xc1, 0xc1])));
     raw.send(callFrame(2, 0, methodBytes("T.echo"), new Uint8Array(4096)));
     raw.send(callFrame(3, 0, methodBytes("T.echo"), encode("ok")));
-    await until(() => answers.length === 3, "three answers");
+    await waitUntil("three answers", () => answers.length === 3);
     const kinds = answers.slice(0, 2).map((frame) => (frameValue(frame, 5) as { kind: string }).kind);
     expect(kinds).toEqual(["invalid", "invalid"]);
     expect(frameValue(answers[2], 5)).toBe("ok");
@@ -200,7 +201,7 @@ describe("RPC over WebSockets", () => {
     const closed = new Promise<number>((resolve) => raw.once("close", (code) => resolve(code)));
     raw.send(Buffer.from([0x55, 1, 2]));
     await closed;
-    await until(() => server.peers.size === 1, "the server to drop the bad link");
+    await waitUntil("the server to drop the bad link", () => server.peers.size === 1);
     expect(await good.call("T.echo", "still fine")).toBe("still fine");
   });
 });

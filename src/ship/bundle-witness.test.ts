@@ -10,15 +10,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isKind } from "../errors.ts";
 import { lastChangeMs, witnessHolds, witnessOf, type Witness } from "./bundle-witness.ts";
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
+import { thrown } from "../../test/helpers.ts";
 
 describe("bundle witnesses", () => {
   let outer: string;

@@ -14,17 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BigmachineError } from "../errors.ts";
 import { bundleProgram, type ProgramBundle } from "./bundle.ts";
 import { programDigest } from "./digest.ts";
+import { rejection } from "../../test/helpers.ts";
 
 const run = promisify(execFile);
 
 function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 const EXPECTED_HELLO = [

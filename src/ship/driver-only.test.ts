@@ -3,13 +3,13 @@
  * driver evaluates it, and evaluating the stand-in in a bundle fails with a message naming the module.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleProgram } from "./bundle.ts";
-import { DRIVER_ONLY_PRAGMA, isDriverOnly } from "./driver-only.ts";
+import { DRIVER_ONLY_PRAGMA, isDriverOnly, mayBeDriverOnly } from "./driver-only.ts";
 
 const run = promisify(execFile);
 
@@ -49,6 +49,23 @@ describe("driver-only modules in a shipped program", () => {
     expect((await run(process.execPath, [file])).stdout).toBe("machines need this\n");
     const err = await run(process.execPath, [file], { env: { ...process.env, AS_DRIVER: "1" } }).then(() => undefined, (e: { stderr: string }) => e);
     expect(err?.stderr).toMatch(/driver\.ts is driver-only and left out of shipped programs; import it with `await import\(\)`/);
+  });
+
+  it("reads the marker in bigmachine's own files when it is an installed package, and in no other package's", async () => {
+    const packages = join(dir, "installed");
+    for (const name of ["bigmachine", "other"]) {
+      mkdirSync(join(packages, "node_modules", name), { recursive: true });
+      writeFileSync(join(packages, "node_modules", name, "package.json"), JSON.stringify({ name, type: "module", exports: "./index.js" }));
+      writeFileSync(join(packages, "node_modules", name, "index.js"), `${DRIVER_ONLY_PRAGMA}\nexport const marker = "${name}-driver-side-${"y".repeat(64)}";\n`);
+    }
+    writeFileSync(join(packages, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(join(packages, "main.js"), 'if (process.env.AS_DRIVER) console.log((await import("bigmachine")).marker, (await import("other")).marker);\n');
+    const bundle = await bundleProgram({ entry: join(packages, "main.js"), cache: false });
+    const text = Buffer.from(bundle.code).toString("utf8");
+    expect(text).not.toContain("bigmachine-driver-side");
+    expect(text).toContain("node_modules/bigmachine/index.js is driver-only");
+    expect(text).toContain("other-driver-side");
+    expect(mayBeDriverOnly(join(packages, "node_modules", "bigmachine", "node_modules", "dep", "index.js"))).toBe(false);
   });
 
   it("keeps the Cloud Run driver side and the emulators out of a program that starts bigmachine", async () => {

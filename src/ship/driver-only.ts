@@ -35,13 +35,24 @@ export function isDriverOnly(file: string): boolean {
   }
 }
 
-/** Replaces driver-only modules (outside `node_modules`) with a stand-in that throws when evaluated. */
+const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
+
+/**
+ * Whether `file` may carry the pragma: the program's own modules, and bigmachine's when it is installed
+ * as a package (`node_modules/bigmachine/`). Other packages' files are not read for it: there are many.
+ */
+export function mayBeDriverOnly(file: string): boolean {
+  const at = file.lastIndexOf(NODE_MODULES);
+  return at < 0 || file.startsWith(`bigmachine${path.sep}`, at + NODE_MODULES.length);
+}
+
+/** Replaces driver-only modules (see {@link mayBeDriverOnly}) with a stand-in that throws when evaluated. */
 export function driverOnlyPlugin(root: string): Plugin {
   return {
     name: "bigmachine-driver-only",
     setup(build) {
       build.onLoad({ filter: SOURCE_FILE }, (args) => {
-        if (args.path.includes(`${path.sep}node_modules${path.sep}`) || !isDriverOnly(args.path)) return undefined;
+        if (!mayBeDriverOnly(args.path) || !isDriverOnly(args.path)) return undefined;
         const name = path.relative(root, args.path).split(path.sep).join("/");
         const message = `${name} is driver-only and left out of shipped programs; import it with \`await import()\` in code only a driver runs`;
         return { contents: `throw new Error(${JSON.stringify(message)});\n`, loader: "js" };

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BigmachineError } from "../errors.ts";
 import { programDigest } from "./digest.ts";
 import { ProgramStore } from "./program-store.ts";
+import { rejection } from "../../test/helpers.ts";
 
 function thrown(f: () => unknown): BigmachineError {
   try {
@@ -20,12 +21,6 @@ function thrown(f: () => unknown): BigmachineError {
     return err as BigmachineError;
   }
   throw new Error("expected a throw");
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 function program(text: string): { code: Uint8Array; digest: string } {

@@ -4,7 +4,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { processAlive, waitUntil } from "../../test/local/helpers.ts";
+import { processAlive } from "../../test/local/helpers.ts";
+import { waitUntil } from "../../test/helpers.ts";
 import { endProcessGroup, PROCESS_GROUPS, signalProcessGroup } from "./process-group.ts";
 
 /** Starts a shell leading a group of its own, with two children: one ignores SIGTERM. Resolves with their pids. */

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { descendantPids, processAlive, TSX, waitUntil } from "../local/helpers.ts";
+import { descendantPids, processAlive, TSX } from "../local/helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const CLI = fileURLToPath(new URL("../../bin/bigmachine.js", import.meta.url));
 const ENV_DRIVER = fileURLToPath(new URL("./fixtures/env-driver.ts", import.meta.url));

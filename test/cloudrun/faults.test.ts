@@ -15,7 +15,8 @@ import { newDeploymentKey, sessionProof } from "../../src/systems/cloudrun/attac
 import type { EmulatedCloudRun } from "../../src/systems/cloudrun/emulated.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../../src/systems/cloudrun/system.ts";
 import { Counter, Echo } from "../fixtures/services.ts";
-import { descendantPids, processAlive, TSX, waitUntil } from "../local/helpers.ts";
+import { descendantPids, processAlive, TSX } from "../local/helpers.ts";
+import { rejection, waitUntil } from "../helpers.ts";
 import { SHORT_KEEPALIVE, startTestCloudRun, testSystemOptions } from "./cloudrun-helpers.ts";
 
 let emulated: EmulatedCloudRun;
@@ -42,12 +43,6 @@ async function oneMachine(session: Session): Promise<Machine> {
   const [m] = await session.startMachines(1, { services: { Echo: new Echo(), Counter: new Counter() } });
   await m.waitFor("running");
   return m;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("the Cloud Run System under faults", () => {
@@ -131,7 +126,9 @@ describe("the Cloud Run System under faults", () => {
     });
     const [m] = await session.startMachines(1);
     await expect(m.waitFor("running")).rejects.toThrow(/HTTP 401/);
-    expect(isKind(m.err, "unauthorized")).toBe(true);
+    // The machine is unavailable; why is the attach's refusal.
+    expect(m.err?.kind).toBe("unavailable");
+    expect(isKind(m.err?.cause, "unauthorized")).toBe(true);
 
     const service = (session.system as CloudRunSystem).service!;
     const secret = newDeploymentKey();
@@ -251,7 +248,8 @@ describe("a driver killed outright", () => {
 
   it("leaves no worker, machine or process a service started running past the keepalive timeout and the workers' linger", { timeout: 150_000 }, async () => {
     const run = runDriver({ ENV_DRIVER_MACHINES: "2", ENV_DRIVER_HANG: "1", ENV_DRIVER_SPAWN: "1", BIGMACHINE_KEEPALIVE_TIMEOUT_MS: String(SHORT_KEEPALIVE.timeoutMs), BIGMACHINE_CLOUDRUN_SERVICE: "crashing-driver", BIGMACHINE_CLOUDRUN_ENV: "BIGMACHINE_WORKER_ENDED_LINGER_MS=1000" });
-    await waitUntil("the driver's machines are ready", () => /^ready /m.test(run.out()), 90_000);
+    // Its last line before it hangs: the lines before it are in by then (they may come in separate reads).
+    await waitUntil("the driver's machines are ready and their helper processes started", () => /^sleeps .*\n/m.test(run.out()), 90_000);
     const ids = /^ready (.+)$/m.exec(run.out())![1].split(" ");
     const instances = emulated.emulators.serving.instances().filter((i) => ids.includes(i.id));
     expect(instances).toHaveLength(2);

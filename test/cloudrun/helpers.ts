@@ -14,7 +14,7 @@ import { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
 import { serveWorker, type ServedWorker } from "../../worker/app.ts";
 import { Worker, type WorkerOptions } from "../../worker/worker.ts";
 
-export { processAlive, waitUntil } from "../local/helpers.ts";
+export { processAlive } from "../local/helpers.ts";
 
 /** The absolute path of a fixture. */
 export function fixture(name: string): string {

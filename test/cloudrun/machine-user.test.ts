@@ -13,7 +13,8 @@ import { isFatal, ResumableLink, RpcPeer } from "../../src/core.ts";
 import { attach } from "../../src/systems/cloudrun/attach-client.ts";
 import { DEPLOYMENT_KEY_ENV, newDeploymentKey, sessionProof } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { bundleWorker } from "../../worker/build.ts";
-import { bundleFixture, newSecret, waitUntil, type Program } from "./helpers.ts";
+import { bundleFixture, newSecret, type Program } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;

@@ -7,7 +7,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { descendantPids, processAlive, TSX, waitUntil } from "../local/helpers.ts";
+import { descendantPids, processAlive, TSX } from "../local/helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const PI_EXAMPLE = fileURLToPath(new URL("../../examples/pi.ts", import.meta.url));
 

@@ -11,7 +11,8 @@ import { BigmachineError, isFatal, isTemporary, ResumableLink } from "../../src/
 import { attach, attachUrl, cookieOf, refusalError, resume } from "../../src/systems/cloudrun/attach-client.ts";
 import { sessionProof, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
 import type { TunnelLink } from "../../src/systems/cloudrun/control-link.ts";
-import { bundleFixture, newSecret, startTestWorker, waitUntil, type Program, type TestWorker } from "./helpers.ts";
+import { bundleFixture, newSecret, startTestWorker, type Program, type TestWorker } from "./helpers.ts";
+import { rejection, waitUntil } from "../helpers.ts";
 
 let program: Program;
 const workers: TestWorker[] = [];
@@ -57,12 +58,6 @@ function frames(link: TunnelLink, session = new ResumableLink({ label: "test dri
       return got[before].toString("utf8");
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 /** A loopback server that upgrades the attach route and then says nothing. */

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ATTACH_STATUS, DEPLOYMENT_KEY_ENV, newDeploymentKey } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { bundleWorker, type WorkerBundle } from "../../worker/build.ts";
-import { attachHeaders, newSecret, rawAttach, waitUntil } from "./helpers.ts";
+import { attachHeaders, newSecret, rawAttach } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 describe("the bundled worker", () => {
   let dir: string;

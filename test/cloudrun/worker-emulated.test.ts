@@ -16,7 +16,8 @@ import { startEmulators, type Emulators } from "../../src/emulators/index.ts";
 import { attach, resume, type Attached, type Resumed } from "../../src/systems/cloudrun/attach-client.ts";
 import { DEPLOYMENT_KEY_ENV, newDeploymentKey, sessionProof, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { WORKER_ENV } from "../../worker/config.ts";
-import { bundleFixture, newSecret, processAlive, waitUntil, type Program } from "./helpers.ts";
+import { bundleFixture, newSecret, processAlive, type Program } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const IMAGE = "bigmachine-worker:test";
 const WORKER_MAIN = fileURLToPath(new URL("../../worker/main.ts", import.meta.url));
@@ -108,7 +109,7 @@ describe("the worker behind the emulated Cloud Run", () => {
         last = err;
         return false;
       }
-    }, 30_000, 100).catch((err: Error) => {
+    }, { timeoutMs: 30_000, intervalMs: 100 }).catch((err: Error) => {
       throw new Error(`${err.message}; last error: ${(last as Error | undefined)?.message}`);
     });
     return result!;

@@ -9,24 +9,16 @@ import { isKind } from "../../src/core.ts";
 import { DEPLOYMENT_KEY_ENV, newDeploymentKey } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { WORKER_DEFAULTS, WORKER_ENV, workerConfigFrom } from "../../worker/config.ts";
 import { INSTANCE_ID_PATH, readInstanceId } from "../../worker/instance-id.ts";
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error("expected a throw");
-}
+import { thrown } from "../helpers.ts";
 
 describe("worker settings", () => {
   const key = newDeploymentKey();
 
   it("need a deployment key, and a real one", () => {
-    const missing = thrown(() => workerConfigFrom({ PORT: "8080" }));
+    const missing = thrown<Error>(() => workerConfigFrom({ PORT: "8080" }));
     expect(isKind(missing, "precondition")).toBe(true);
     expect(missing.message).toContain(`${DEPLOYMENT_KEY_ENV} is not set`);
-    expect(isKind(thrown(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: "short" })), "invalid")).toBe(true);
+    expect(isKind(thrown<Error>(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: "short" })), "invalid")).toBe(true);
   });
 
   it("take PORT and the timings, with defaults and loopback unless told otherwise", () => {
@@ -37,8 +29,8 @@ describe("worker settings", () => {
   });
 
   it("refuse malformed values, naming the variable", () => {
-    expect(thrown(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: key, PORT: "eighty" })).message).toMatch(/PORT must be a port number/);
-    expect(thrown(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: key, [WORKER_ENV.handshakeTimeoutMs]: "-5" })).message).toContain(WORKER_ENV.handshakeTimeoutMs);
+    expect(thrown<Error>(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: key, PORT: "eighty" })).message).toMatch(/PORT must be a port number/);
+    expect(thrown<Error>(() => workerConfigFrom({ [DEPLOYMENT_KEY_ENV]: key, [WORKER_ENV.handshakeTimeoutMs]: "-5" })).message).toContain(WORKER_ENV.handshakeTimeoutMs);
   });
 });
 

@@ -10,18 +10,8 @@ import { isFatal, ResumableLink } from "../../src/core.ts";
 import { ATTACH_HEADERS, ATTACH_PATH, ATTACH_STATUS, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
 import { tunnelLink } from "../../src/systems/cloudrun/control-link.ts";
 import type { TunnelSocket } from "../../src/systems/cloudrun/tunnel-socket.ts";
-import {
-  attachHeaders,
-  bundleFixture,
-  digestOf,
-  newSecret,
-  processAlive,
-  rawAttach,
-  startTestWorker,
-  waitUntil,
-  type Program,
-  type TestWorker,
-} from "./helpers.ts";
+import { attachHeaders, bundleFixture, digestOf, newSecret, processAlive, rawAttach, startTestWorker, type Program, type TestWorker } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const STEP_MS = 15_000;
 

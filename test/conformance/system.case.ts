@@ -2,9 +2,11 @@
  * The conformance suite: one set of behaviours every system must show, run against each system by a
  * few-line test file (`testsystem.test.ts`, `local.test.ts`, `cloudrun.test.ts`).
  */
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BigmachineError, isKind, type Machine, type Session, type StartOptions } from "../../src/index.ts";
 import { Counter, Echo, Relay } from "../fixtures/services.ts";
+import { rejection, waitUntil } from "../helpers.ts";
 
 /** What a system's test file provides to the suite. */
 export interface ConformanceHarness {
@@ -24,15 +26,6 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 async function* numbers(n: number): AsyncGenerator<number> {
   for (let i = 1; i <= n; i++) yield i;
-}
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 /** Registers the conformance tests for one system. */
@@ -169,8 +162,15 @@ export function runConformance(name: string, makeHarness: () => Promise<Conforma
       expect(await a.retryCall("Counter.flaky", { key: "twice", failures: 2 }, { initialBackoffMs: 5 })).toBe("ok");
       const exhausted = await rejection(a.retryCall("Counter.flaky", { key: "many", failures: 10 }, { retries: 2, initialBackoffMs: 5 }));
       expect(exhausted.message).toContain("flaky many");
-      // Fatal errors are not retried.
-      await rejection(a.retryCall("Echo.fail", { message: "fatal", severity: "fatal" }, { initialBackoffMs: 5 }));
+      const counter = a.service<Counter>("Counter");
+      // Temporary errors are retried `retries` times after the first attempt...
+      const temporary = await rejection(a.retryCall("Counter.failing", { key: "temporary", severity: "temporary" }, { retries: 2, initialBackoffMs: 5 }));
+      expect(temporary.message).toContain("attempt 3");
+      expect(await counter.attempts("temporary")).toBe(3);
+      // ...fatal ones are not retried at all.
+      const fatal = await rejection(a.retryCall("Counter.failing", { key: "fatal", severity: "fatal" }, { initialBackoffMs: 5 }));
+      expect(fatal.severity).toBe("fatal");
+      expect(await counter.attempts("fatal")).toBe(1);
     });
 
     it("cancels a call and times one out", async () => {
@@ -182,14 +182,56 @@ export function runConformance(name: string, makeHarness: () => Promise<Conforma
       expect(await a.service<Echo>("Echo").echo("still serving")).toBe("still serving");
     });
 
+    it("settles every wait and call given a signal that has already aborted", async () => {
+      const aborted = AbortSignal.abort(new Error("gave up"));
+      const launched = session.machines().length;
+      expect((await rejection(session.startMachines(1, { services: { Echo: new Echo() }, signal: aborted }))).kind).toBe("canceled");
+      expect(session.machines().length).toBe(launched);
+      expect((await rejection(a.waitFor("stopped", aborted))).kind).toBe("canceled");
+      expect((await rejection(a.call("Echo.echo", 1, { signal: aborted }))).kind).toBe("canceled");
+      expect((await rejection(a.retryCall("Echo.echo", 1, { signal: aborted, initialBackoffMs: 5 }))).kind).toBe("canceled");
+      expect((await rejection(a.service<Echo>("Echo").wait({ ms: 60_000 }, { signal: aborted }))).kind).toBe("canceled");
+      expect(await collect(a.tail(aborted))).toEqual([]);
+      expect((await rejection(collect(a.read(fileURLToPath(import.meta.url), aborted)))).kind).toBe("canceled");
+      expect((await rejection(session.system.httpClient().connect(a.addr, { signal: aborted }))).kind).toBe("canceled");
+      expect(a.state).toBe("running");
+    });
+
+    it("stops waiting when the signal aborts, for a machine still starting too", async () => {
+      const [m] = await session.startMachines(1, { services: { Echo: new Echo() } });
+      const controller = new AbortController();
+      const waiting = [m.waitFor("stopped", controller.signal), a.waitFor("stopped", controller.signal)];
+      if (m.state !== "running") waiting.push(m.waitFor("running", controller.signal));
+      controller.abort();
+      for (const w of waiting) expect((await rejection(w)).kind).toBe("canceled");
+      await m.waitFor("running");
+      m.cancel();
+      // A retry loop waiting out its backoff ends too.
+      const retrying = new AbortController();
+      const retry = a.retryCall("Counter.failing", { key: "aborted backoff", severity: "temporary" }, { signal: retrying.signal, initialBackoffMs: 60_000 });
+      await waitUntil("the first attempt to fail", async () => (await a.service<Counter>("Counter").attempts("aborted backoff")) === 1);
+      retrying.abort();
+      const err = await rejection(retry);
+      expect(err.kind).toBe("canceled");
+      expect(err.message).toContain("failing aborted backoff: attempt 1");
+    });
+
     it("lets a machine dial another machine by address", async () => {
       expect(await a.service<Relay>("Relay").relay({ addr: b.addr, value: "via a" })).toEqual({ from: b.addr, value: "via a" });
       expect(session.dial(a.addr)).toBe(a);
     });
 
-    it("keeps machines alive and reports on them", async () => {
-      await new Promise((r) => setTimeout(r, session.system.keepaliveConfig().periodMs * 2));
-      expect(a.keepaliveReplyTimes().length).toBeGreaterThan(0);
+    it("keeps machines alive with periodic keepalives, beyond the one at startup", async () => {
+      // A fresh machine: its replies so far are the startup keepalive and whatever period has passed.
+      const [m] = await session.startMachines(1);
+      await m.waitFor("running");
+      await waitUntil("two periodic keepalives after the startup one", () => m.keepaliveReplyTimes().length >= 3);
+      expect(m.keepaliveReplyTimes().every((ms) => ms >= 0)).toBe(true);
+      expect(m.nextKeepalive).toBeGreaterThan(0);
+      m.cancel();
+    });
+
+    it("reports on machines", async () => {
       expect(a.nextKeepalive).toBeGreaterThan(0);
       expect(a.healthy).toBe(true);
       const mem = await a.memInfo();

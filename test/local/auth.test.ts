@@ -6,19 +6,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ATTACH_PATH,
-  connectWebSocket,
-  decode,
-  encode,
-  MSGPACK_CONTENT_TYPE,
-  SECRET_HEADER,
-  start,
-  type LocalSystem,
-  type Machine,
-  type Session,
-  type WireError,
-} from "../../src/index.ts";
+import { start, type LocalSystem, type Machine, type Session } from "../../src/index.ts";
+import { ATTACH_PATH, connectWebSocket, decode, encode, MSGPACK_CONTENT_TYPE, SECRET_HEADER, type WireError } from "../../src/system-api.ts";
 import { Counter } from "../fixtures/services.ts";
 import { sessionSecret, testLocalSystem } from "./helpers.ts";
 

@@ -8,10 +8,12 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { BigmachineError, LOCAL_ENV, start, type LocalSystem, type Session } from "../../src/index.ts";
+import { BigmachineError, start, type LocalSystem, type Session } from "../../src/index.ts";
+import { LOCAL_ENV } from "../../src/systems/local/index.ts";
 import { Echo } from "../fixtures/services.ts";
 import { Debuggee } from "./fixtures/services.ts";
-import { fixture, processAlive, testLocalSystem, TSX, waitUntil } from "./helpers.ts";
+import { fixture, processAlive, testLocalSystem, TSX } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 const SERVICES = fileURLToPath(new URL("../fixtures/services.ts", import.meta.url));
 const BUNDLED_FLAGS = ["--require", fileURLToPath(new URL("../../src/systems/local/bundle-stack-traces.cjs", import.meta.url))];

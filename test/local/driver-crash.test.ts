@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { LOCAL_ENV } from "../../src/systems/local/index.ts";
-import { fixture, processAlive, SHORT_KEEPALIVE, TSX, waitUntil } from "./helpers.ts";
+import { fixture, processAlive, SHORT_KEEPALIVE, TSX } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 /** What the driver fixture reports: its machines' pids and the pids of the sleeps they started. */
 interface DriverReport {

@@ -7,7 +7,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { LOCAL_ENV, LocalSystem, SECRET_HEADER, type BundleMode, type LocalSystemOptions } from "../../src/index.ts";
+import { LocalSystem, type BundleMode, type LocalSystemOptions } from "../../src/index.ts";
+import { LOCAL_ENV } from "../../src/systems/local/index.ts";
+import { SECRET_HEADER } from "../../src/system-api.ts";
 
 /** Node flags that let a child process run TypeScript. */
 export const TSX = ["--import", "tsx"];
@@ -55,16 +57,6 @@ export function testLocalSystem(options: LocalSystemOptions & { entry?: string }
     output: false,
     ...rest,
   });
-}
-
-/** Polls `condition` every `intervalMs` until it holds; throws with `what` if it does not within `timeoutMs`. */
-export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * and the errors for addresses it refuses or cannot reach.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { decode, encode, MSGPACK_CONTENT_TYPE, RpcServer, secretAuthorizer, type Listener } from "../../src/index.ts";
+import { decode, encode, MSGPACK_CONTENT_TYPE, RpcServer, secretAuthorizer, type Listener } from "../../src/system-api.ts";
 import { testLocalSystem } from "./helpers.ts";
 
 describe("local system serving and client", () => {

@@ -10,13 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BigmachineError, isKind, start, type LocalSystem, type Machine, type Session } from "../../src/index.ts";
 import { Echo } from "../fixtures/services.ts";
 import { Chatter } from "./fixtures/services.ts";
-import { Capture, processAlive, testLocalSystem, waitUntil } from "./helpers.ts";
-
-async function rejection(p: Promise<unknown>): Promise<BigmachineError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
-}
+import { Capture, processAlive, testLocalSystem } from "./helpers.ts";
+import { rejection, waitUntil } from "../helpers.ts";
 
 describe("local system machines", () => {
   const output = new Capture();

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { start, type Session } from "../../src/index.ts";
 import { Spawner } from "./fixtures/services.ts";
-import { processAlive, testLocalSystem, waitUntil } from "./helpers.ts";
+import { processAlive, testLocalSystem } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 describe("what a local machine's services start", () => {
   let session: Session | undefined;

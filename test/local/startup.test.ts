@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { start, type Session } from "../../src/index.ts";
-import { Capture, childPids, fixture, processAlive, testLocalSystem, waitUntil } from "./helpers.ts";
+import { Capture, childPids, fixture, processAlive, testLocalSystem } from "./helpers.ts";
+import { waitUntil } from "../helpers.ts";
 
 describe("local system startup failures", () => {
   let session: Session | undefined;

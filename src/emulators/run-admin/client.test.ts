@@ -10,6 +10,7 @@ import { DeployError } from "../contracts.ts";
 import { serveApp, type ServedApp } from "../serve.ts";
 import { FakeServing } from "./fake-serving.ts";
 import { RunAdminEmulator } from "./index.ts";
+import { failure } from "../../../test/helpers.ts";
 
 const PARENT = "projects/client-test/locations/europe-west1";
 
@@ -29,16 +30,6 @@ type Service = protos.google.cloud.run.v2.IService;
 function plain(result: unknown): Service {
   const { Service } = protos.google.cloud.run.v2;
   return Service.toObject(result as InstanceType<typeof Service>, { enums: String, longs: String, defaults: false });
-}
-
-/** The error a rejected call surfaces with: the HTTP status (3.x) or the canonical code (4.x). */
-async function rejection(call: Promise<unknown>): Promise<{ code: number; message: string }> {
-  const error = await call.then(
-    () => undefined,
-    (failure: { code: number; message: string }) => failure,
-  );
-  if (!error) throw new Error("expected the call to fail");
-  return error;
 }
 
 describe("Admin API emulator through the official client", () => {
@@ -107,7 +98,7 @@ describe("Admin API emulator through the official client", () => {
     const [fetched] = await client.getService({ name: created.name });
     expect(fetched).toMatchObject({ name: created.name, uid: created.uid, etag: created.etag, uri: created.uri });
 
-    const missing = await rejection(client.getService({ name: `${PARENT}/services/no-such-service` }));
+    const missing = await failure<{ code: number; message: string }>(client.getService({ name: `${PARENT}/services/no-such-service` }));
     expect([404, 5]).toContain(missing.code);
     expect(missing.message).toContain("no-such-service");
   });
@@ -164,7 +155,7 @@ describe("Admin API emulator through the official client", () => {
     expect(serving.calls).toContainEqual({ kind: "remove", name: created.name });
     expect(serving.deployed.has(created.name!)).toBe(false);
 
-    const gone = await rejection(client.getService({ name: created.name }));
+    const gone = await failure<{ code: number; message: string }>(client.getService({ name: created.name }));
     expect([404, 5]).toContain(gone.code);
     const [live] = await client.listServices({ parent: PARENT }, { autoPaginate: false });
     expect(live.map((service) => service.name)).not.toContain(created.name);
@@ -193,7 +184,7 @@ describe("Admin API emulator through the official client", () => {
     const [reread] = await client.getIamPolicy({ resource: created.name });
     expect(reread.bindings).toEqual(policy.bindings);
 
-    const stale = await rejection(client.setIamPolicy({ resource: created.name, policy: { bindings: [], etag: empty.etag } }));
+    const stale = await failure<{ code: number; message: string }>(client.setIamPolicy({ resource: created.name, policy: { bindings: [], etag: empty.etag } }));
     expect([409, 10]).toContain(stale.code);
 
     const [tested] = await client.testIamPermissions({ resource: created.name, permissions: ["run.routes.invoke", "storage.buckets.get"] });
@@ -203,9 +194,9 @@ describe("Admin API emulator through the official client", () => {
   it("rejects the operation with the serving plane's message when a revision fails", async () => {
     serving.failNextDeploy(new DeployError("the container exited with status 1", "HEALTH_CHECK_CONTAINER_ERROR"));
     const [operation] = await client.createService({ parent: PARENT, serviceId: "broken", service: { template: { containers: [{ image: "worker:1" }] } } });
-    const failure = await rejection(operation.promise());
-    expect(failure.message).toContain("the container exited with status 1");
-    expect(failure.code).toBe(9);
+    const failed = await failure<{ code: number; message: string }>(operation.promise());
+    expect(failed.message).toContain("the container exited with status 1");
+    expect(failed.code).toBe(9);
 
     const [service] = await client.getService({ name: `${PARENT}/services/broken` });
     expect(service.reconciling).toBe(false);
@@ -218,19 +209,19 @@ describe("Admin API emulator through the official client", () => {
   });
 
   it("surfaces invalid requests as INVALID_ARGUMENT and duplicates as ALREADY_EXISTS", async () => {
-    const badId = await rejection(client.createService({ parent: PARENT, serviceId: "Bad_Id", service: { template: { containers: [{ image: "x" }] } } }));
+    const badId = await failure<{ code: number; message: string }>(client.createService({ parent: PARENT, serviceId: "Bad_Id", service: { template: { containers: [{ image: "x" }] } } }));
     expect([400, 3]).toContain(badId.code);
     expect(badId.message).toContain("service_id");
 
-    const noTemplate = await rejection(client.createService({ parent: PARENT, serviceId: "no-template", service: {} }));
+    const noTemplate = await failure<{ code: number; message: string }>(client.createService({ parent: PARENT, serviceId: "no-template", service: {} }));
     expect([400, 3]).toContain(noTemplate.code);
     expect(noTemplate.message).toContain("service.template");
 
-    const noImage = await rejection(client.createService({ parent: PARENT, serviceId: "no-image", service: { template: { containers: [{}] } } }));
+    const noImage = await failure<{ code: number; message: string }>(client.createService({ parent: PARENT, serviceId: "no-image", service: { template: { containers: [{}] } } }));
     expect(noImage.message).toContain("service.template.containers[0].image");
 
     await create("twice");
-    const duplicate = await rejection(client.createService({ parent: PARENT, serviceId: "twice", service: { template: { containers: [{ image: "x" }] } } }));
+    const duplicate = await failure<{ code: number; message: string }>(client.createService({ parent: PARENT, serviceId: "twice", service: { template: { containers: [{ image: "x" }] } } }));
     expect([409, 6]).toContain(duplicate.code);
   });
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { RevisionConfig } from "./config.ts";
 import type { Instance, InstanceState } from "./instance.ts";
 import { InstancePool, PoolClosedError, QueueTimeoutError, StartFailedError, type Lease, type Revision } from "./pool.ts";
+import { waitUntil } from "../../../test/helpers.ts";
 
 /** Stands in for an Instance: its start is settled by the test, its stop is immediate. */
 class FakeInstance {
@@ -316,7 +317,7 @@ describe("min instances and idle reclaim", () => {
     // Not at once: after a backoff.
     await tick();
     expect(created.length).toBe(2);
-    await waitUntil(() => created.length === 3);
+    await waitUntil("three instances", () => created.length === 3);
     created[2].ready();
   });
 
@@ -328,7 +329,7 @@ describe("min instances and idle reclaim", () => {
     created[1].ready();
     const leases = [first, await second];
     for (const lease of leases) lease.release();
-    await waitUntil(() => created.filter((i) => i.state === "stopped").length === 1);
+    await waitUntil("one instance to stop", () => created.filter((i) => i.state === "stopped").length === 1);
     const stopped = created.filter((i) => i.state === "stopped");
     expect(stopped[0].stopReasons).toEqual(["idle"]);
     await new Promise((r) => setTimeout(r, 90));
@@ -339,7 +340,7 @@ describe("min instances and idle reclaim", () => {
     const delays = [20, undefined];
     const { pool, created } = fakePool({ idleMs: 60_000, randomReclaimMs: () => delays.shift() });
     const [a] = await serving(pool, created, revision("r1", { minInstances: 1 }));
-    await waitUntil(() => a.state === "stopped");
+    await waitUntil("instance a to stop", () => a.state === "stopped");
     expect(a.stopReasons).toEqual(["reclaimed while idle (chaos)"]);
     // The minimum is kept: a replacement starts, and its own draw (never) leaves it alone.
     expect(created).toHaveLength(2);
@@ -354,14 +355,7 @@ describe("min instances and idle reclaim", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(a.state).toBe("ready");
     lease.release();
-    await waitUntil(() => a.state === "stopped");
+    await waitUntil("instance a to stop", () => a.state === "stopped");
   });
 });
 
-async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

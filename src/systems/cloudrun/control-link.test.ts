@@ -7,7 +7,8 @@ import type WebSocket from "ws";
 import { BigmachineError, isFatal, isTemporary } from "../../core.ts";
 import type { ControlMessage } from "./attach-protocol.ts";
 import { tunnelLink, type TunnelLink } from "./control-link.ts";
-import { SocketPairs, waitUntil } from "./test-socket-pair.ts";
+import { SocketPairs } from "./test-socket-pair.ts";
+import { waitUntil } from "../../../test/helpers.ts";
 import { TunnelSocket } from "./tunnel-socket.ts";
 
 const pairs = new SocketPairs();

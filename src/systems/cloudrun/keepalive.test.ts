@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
 import { cloudRunTimings, MAX_REQUEST_TIMEOUT_MS, MIN_REQUEST_TIMEOUT_MS } from "./keepalive.ts";
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
+import { thrown } from "../../../test/helpers.ts";
 
 describe("cloudRunTimings", () => {
   it("derives every timing from Cloud Run's default request timeout", () => {

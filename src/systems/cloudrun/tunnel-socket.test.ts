@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { BigmachineError, isKind } from "../../core.ts";
-import { SocketPairs, waitUntil } from "./test-socket-pair.ts";
+import { SocketPairs } from "./test-socket-pair.ts";
+import { rejection, waitUntil } from "../../../test/helpers.ts";
 import { DEFAULT_MAX_QUEUED_MESSAGES, TunnelSocket } from "./tunnel-socket.ts";
 
 const pairs = new SocketPairs();
@@ -20,12 +21,6 @@ async function tunnelPair(options?: ConstructorParameters<typeof TunnelSocket>[1
 /** Resolves with the close code the far end sees. */
 function closeCode(ws: WebSocket): Promise<number> {
   return new Promise((resolve) => ws.once("close", (code: number) => resolve(code)));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BigmachineError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(BigmachineError);
-  return err as BigmachineError;
 }
 
 describe("a tunnel socket", () => {

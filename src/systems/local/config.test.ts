@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isKind } from "../../core.ts";
 import { envMillis, envProgram, keepaliveEnv, LOCAL_ENV, ownProgram, resolveBundleMode, resolveKeepalive, resolveLocalOptions, resolveProgram } from "./config.ts";
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a throw");
-}
+import { thrown } from "../../../test/helpers.ts";
 
 describe("resolveKeepalive", () => {
   it("defaults to a 10 s timeout with period and rpc timeout derived from it", () => {

@@ -2,6 +2,6 @@
  * @module
  * The local system: machines are child processes of the driver's own program on this host.
  */
-export { LocalSystem, localSystem } from "./local-system.ts";
+export { LocalSystem } from "./local-system.ts";
 export { LOCAL_ENV, resolveKeepalive, type BundleMode, type LocalProgram, type LocalSystemOptions } from "./config.ts";
 export type { RunnableProgram } from "./machine-program.ts";

@@ -36,6 +36,7 @@ import { MachineProcess } from "./child.ts";
 import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
+import { foreignEntryMessage, foreignEntryOwner } from "./foreign-entry.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prepareProgram, type RunnableProgram } from "./machine-program.ts";
 import { prefixed } from "./output.ts";
@@ -55,6 +56,8 @@ export class LocalSystem implements System {
   /** Machine processes started so far: the start-order number of the next one. */
   #started = 0;
   #exitHook: (() => void) | undefined;
+  /** Why the driver's own entry script cannot be its machines' program (a tool's script), if it cannot. */
+  readonly #foreignEntry: string | undefined;
   /** The program machines run, made ready once (bundled or not). */
   #program: Promise<RunnableProgram> | undefined;
 
@@ -62,6 +65,9 @@ export class LocalSystem implements System {
   constructor(options: LocalSystemOptions = {}) {
     this.#options = resolveLocalOptions(options);
     this.#debug = new DebugLog({ ...this.#options.debug, stream: this.#options.output });
+    const own = options.program === undefined && !process.env[LOCAL_ENV.program]?.trim() ? this.#options.program?.source.entry : undefined;
+    const owner = own === undefined ? undefined : foreignEntryOwner(own);
+    this.#foreignEntry = owner === undefined ? undefined : foreignEntryMessage(own!, owner);
   }
 
   /**
@@ -129,11 +135,13 @@ export class LocalSystem implements System {
    * stays silent past the startup timeout still yields a machine, stopped at once with the reason
    * (its exit code or signal and its last stderr lines, or the timeout). Rejects with kind `canceled`
    * if `signal` aborts (the processes are killed), `precondition` before `init`, `invalid` without a
-   * program to run, and with the bundler's error when the program must be bundled and cannot be (see
-   * {@link machineProgram}).
+   * program to run or when the driver's entry script is a test runner's or another tool's (see
+   * `foreign-entry.ts`), and with the bundler's error when the program must be bundled and cannot be
+   * (see {@link machineProgram}).
    */
   async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
     const secret = this.#requireSecret();
+    if (this.#foreignEntry) throw errorOf("invalid", this.#foreignEntry, { severity: "fatal" });
     const program = await this.machineProgram();
     if (options.signal?.aborted) throw errorOf("canceled", "starting local machines was canceled", { severity: "fatal", cause: options.signal.reason });
     const env: NodeJS.ProcessEnv = {
@@ -310,9 +318,4 @@ export class LocalSystem implements System {
     process.off("exit", this.#exitHook);
     this.#exitHook = undefined;
   }
-}
-
-/** Makes a {@link LocalSystem}; see {@link LocalSystemOptions}. */
-export function localSystem(options: LocalSystemOptions = {}): LocalSystem {
-  return new LocalSystem(options);
 }

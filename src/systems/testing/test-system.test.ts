@@ -1,11 +1,18 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { isKind, registerService, Session, start } from "../../index.ts";
+import { isKind, registerService, Session, start, type ServiceContext } from "../../index.ts";
+import { rejection, waitUntil } from "../../../test/helpers.ts";
 import { TestSystem } from "./index.ts";
 
 class Ticker {
   n = 0;
   tick(): number {
     return ++this.n;
+  }
+
+  /** Answers only when its call is canceled: a call that is surely in flight. */
+  async hold(_arg: undefined, ctx: ServiceContext): Promise<never> {
+    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+    throw ctx.signal.reason;
   }
 }
 registerService("Ticker", Ticker);
@@ -39,14 +46,13 @@ describe("TestSystem", () => {
     const system = new TestSystem();
     const [m] = await startOn(system, 1);
     expect(await m.call("Ticker.tick")).toBe(1);
-    const pending = m.service<Ticker>("Ticker").tick();
+    const pending = m.service<Ticker>("Ticker").hold();
+    await waitUntil("the call to be served", () => [...system.endpointOf(m).server.peers].some((peer) => peer.load.serving > 0));
     system.drop(m);
     // The call in flight when the tunnel dropped fails as a temporary network error...
-    const err = await pending.then(() => undefined, (e) => e);
-    if (err) {
-      expect(isKind(err, "net")).toBe(true);
-      expect(err.temporary).toBe(true);
-    }
+    const err = await rejection(pending);
+    expect(err.kind).toBe("net");
+    expect(err.temporary).toBe(true);
     // ...and later calls go through a new tunnel to the same machine.
     expect(await m.retryCall("Ticker.tick", undefined, { initialBackoffMs: 5 })).toBeGreaterThanOrEqual(2);
     expect(m.state).toBe("running");

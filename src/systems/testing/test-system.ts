@@ -84,7 +84,11 @@ export class TestSystem implements System {
         headers.set(SECRET_HEADER, this.#secret);
         return endpoint.app.request(path, { ...init, headers });
       },
-      connect: async (addr) => this.#connect(addr),
+      connect: async (addr, options) => {
+        const signal = options?.signal;
+        if (signal?.aborted) throw errorOf("canceled", `connect ${addr}: canceled`, { cause: signal.reason });
+        return this.#connect(addr);
+      },
     };
   }
 
@@ -95,7 +99,9 @@ export class TestSystem implements System {
     return { addr: at, close: async () => void this.#listeners.delete(at) };
   }
 
-  async start(n: number): Promise<Machine[]> {
+  /** Makes `n` in-process machines; rejects with kind `canceled`, making none, if `signal` has aborted. */
+  async start(n: number, options: { signal?: AbortSignal } = {}): Promise<Machine[]> {
+    if (options.signal?.aborted) throw errorOf("canceled", "starting test machines was canceled", { severity: "fatal", cause: options.signal.reason });
     const machines: Machine[] = [];
     for (let i = 0; i < n; i++) {
       const addr = `testsystem:${++this.#next}`;
