@@ -188,6 +188,15 @@ describe("the Cloud Run System under faults", () => {
   });
 });
 
+describe("the program machines run", () => {
+  it("is refused, naming the option, when the driver's entry script is a test runner's", async () => {
+    const { session } = await newSession({ programEntry: undefined });
+    const err = await rejection(session.startMachines(1));
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toMatch(/entry script .* belongs to vitest.* new CloudRunSystem\(\{ programEntry/);
+  });
+});
+
 describe("stack traces", () => {
   it("name the driver's source files, when the driver asks for stacks", async () => {
     const system = new CloudRunSystem(testSystemOptions(emulated));

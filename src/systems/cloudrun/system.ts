@@ -30,6 +30,7 @@ import {
   type System,
 } from "../../core.ts";
 import { bundleProgram } from "../../ship/bundle.ts";
+import { foreignEntryOwner } from "../../ship/foreign-entry.ts";
 import type { ProgramToShip } from "./attach-client.ts";
 import { sessionProof } from "./attach-protocol.ts";
 import { defaultClients, memberOf, type CloudRunClients } from "./clients.ts";
@@ -269,8 +270,18 @@ export class CloudRunSystem implements System {
   }
 
   async #bundle(): Promise<ProgramToShip> {
+    const entry = this.#options.programEntry ?? process.argv[1];
+    const owner = this.#options.programEntry === undefined && entry ? foreignEntryOwner(entry) : undefined;
+    if (owner !== undefined) {
+      throw errorOf(
+        "invalid",
+        `Cloud Run machines run the driver's own program, and this process's entry script (${entry}) belongs to ${owner}, a test runner or another tool: ` +
+          `each machine would run ${owner}. Name the program machines run: new CloudRunSystem({ programEntry: "path/to/program.ts" })`,
+        { severity: "fatal" },
+      );
+    }
     // With its source map, so that a machine's stack traces name the driver's files and lines.
-    const bundle = await bundleProgram({ entry: this.#options.programEntry, sourceMap: true });
+    const bundle = await bundleProgram({ entry, sourceMap: true });
     return { digest: bundle.digest, code: bundle.code };
   }
 

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { rejection } from "../../../test/helpers.ts";
 import { start } from "../../start.ts";
-import { foreignEntryOwner } from "./foreign-entry.ts";
+import { foreignEntryOwner } from "../../ship/foreign-entry.ts";
 import { LocalSystem } from "./local-system.ts";
 import { childPids } from "../../../test/local/helpers.ts";
 

@@ -36,7 +36,7 @@ import { MachineProcess } from "./child.ts";
 import { keepaliveEnv, LOCAL_ENV, resolveLocalOptions, type LocalSystemOptions, type ResolvedLocalOptions } from "./config.ts";
 import { DebugLog } from "./debug-log.ts";
 import { exitAwareLink } from "./exit-aware-link.ts";
-import { foreignEntryMessage, foreignEntryOwner } from "./foreign-entry.ts";
+import { foreignEntryOwner } from "../../ship/foreign-entry.ts";
 import { serveLocalMachine } from "./machine-main.ts";
 import { prepareProgram, type RunnableProgram } from "./machine-program.ts";
 import { prefixed } from "./output.ts";
@@ -318,4 +318,14 @@ export class LocalSystem implements System {
     process.off("exit", this.#exitHook);
     this.#exitHook = undefined;
   }
+}
+
+/** The message for a driver whose entry script belongs to `owner`, naming the `program` option. */
+function foreignEntryMessage(entry: string, owner: string): string {
+  return (
+    `local machines run the driver's own program, and this process's entry script (${entry}) belongs to ${owner}, ` +
+    `a test runner or another tool, not to a bigmachine program: each machine would run ${owner} again. ` +
+    `Name the program machines run: new LocalSystem({ program: { entry: "path/to/program.js" } }) ` +
+    `(with execArgv: ["--import", "tsx"] for a TypeScript program), or set BIGMACHINE_LOCAL_PROGRAM`
+  );
 }

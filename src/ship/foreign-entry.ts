@@ -1,11 +1,11 @@
 /**
  * @module
- * Whether the driver's entry script is a program of its own or another tool's. Without a `program`,
- * local machines run the driver's own program: its entry script, `process.argv[1]`. Under a test
- * runner or another command-line tool that script is the tool's (vitest's worker, mocha's command,
- * ...), and each machine would run the tool again instead of the driver's code: it would never call
- * `start()`, and the start would only fail at the startup timeout, or worse. Such a driver is told at
- * once to name its program.
+ * Whether the driver's entry script is a program of its own or another tool's. Without a program
+ * named, machines run the driver's own program: its entry script, `process.argv[1]` (re-run locally,
+ * or bundled and shipped to Cloud Run). Under a test runner or another command-line tool that script
+ * is the tool's (vitest's worker, mocha's command, ...), and each machine would run the tool instead of
+ * the driver's code: it would never call `start()`, and the start would only fail at a timeout, or
+ * worse. Systems tell such a driver at once to name its program.
  *
  * A script belongs to a tool when it lies inside `node_modules` in a package that does not depend on
  * bigmachine. A script of the user's own (outside `node_modules`), or of an installed program built
@@ -59,14 +59,4 @@ export function foreignEntryOwner(entry: string): string | undefined {
     if (owner) return owner.dependsOnBigmachine && owner.name !== "bigmachine" ? undefined : owner.name;
   }
   return parts.slice(inside + 1, packageDepth).join("/") || "a package";
-}
-
-/** The message for a driver whose entry script belongs to `owner`, naming the `program` option. */
-export function foreignEntryMessage(entry: string, owner: string): string {
-  return (
-    `local machines run the driver's own program, and this process's entry script (${entry}) belongs to ${owner}, ` +
-    `a test runner or another tool, not to a bigmachine program: each machine would run ${owner} again. ` +
-    `Name the program machines run: new LocalSystem({ program: { entry: "path/to/program.js" } }) ` +
-    `(with execArgv: ["--import", "tsx"] for a TypeScript program), or set BIGMACHINE_LOCAL_PROGRAM`
-  );
 }
