@@ -39,6 +39,11 @@ export class Bench {
     return bytes;
   }
 
+  /** The machine's process id, to account for its CPU time. */
+  pid(): number {
+    return process.pid;
+  }
+
   /** When this machine's process started and had loaded its program. */
   times(): ProcessTimes {
     return { startedAt: performance.timeOrigin, loadedAt: LOADED_AT };

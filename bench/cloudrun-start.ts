@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { createInterface } from "node:readline";
-import { start, type Machine } from "../src/index.ts";
+import { LocalSystem, start, type Machine } from "../src/index.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../src/systems/cloudrun/system.ts";
 import { Bench, type ProcessTimes } from "./cloudrun-services.ts";
 import type { InstanceLine } from "./cloudrun-shared.ts";
@@ -42,6 +42,8 @@ export const PHASES: { key: keyof StartPhases; label: string }[] = [
 export interface CloudRunStart {
   /** startMachines(n) until the last machine was running. */
   totalMs: number;
+  /** startMachines(n) until the last instance's worker listened: the part a bare worker spawn also does. */
+  workersListeningMs: number;
   /** The mean of each phase over the machines. */
   phases: StartPhases;
   /** Instances the front end started for the round (n when none was started in vain). */
@@ -76,6 +78,7 @@ export async function cloudRunStart(n: number, context: CloudRunStartContext): P
     // Everything below is read after the clock stopped.
     const times = await Promise.all(machines.map((m) => m.call<ProcessTimes>("Bench.times")));
     const lines = await context.lines();
+    let lastListening = 0;
     const sums: StartPhases = { toInstance: 0, coldStart: 0, handshake: 0, programLoad: 0, programServe: 0, toRunning: 0 };
     machines.forEach((m, i) => {
       const instance = system.instanceIdOf(m);
@@ -87,6 +90,7 @@ export async function cloudRunStart(n: number, context: CloudRunStartContext): P
       const created = of(/^Starting new instance/);
       const listening = of(/serving attaches on/);
       const holding = of(/holding machine/);
+      lastListening = Math.max(lastListening, listening);
       const phases: StartPhases = {
         toInstance: created - wall0,
         coldStart: listening - created,
@@ -99,10 +103,26 @@ export async function cloudRunStart(n: number, context: CloudRunStartContext): P
     });
     for (const key of Object.keys(sums) as (keyof StartPhases)[]) sums[key] /= n;
     const instances = lines.filter((l) => /^Starting new instance/.test(l.text)).length;
-    return { totalMs, phases: sums, instances };
+    return { totalMs, workersListeningMs: lastListening - wall0, phases: sums, instances };
   } finally {
     await session.shutdown({ drainMs: 0 });
     await context.drained();
+  }
+}
+
+/**
+ * `startMachines(n)` on the local system with the same program (`programFile`, under plain node), until
+ * every machine runs: what starting the same machines costs without Cloud Run.
+ */
+export async function localStart(n: number, programFile: string): Promise<number> {
+  const session = await start({ system: new LocalSystem({ program: { entry: programFile }, output: false }) });
+  try {
+    const t0 = performance.now();
+    const machines = await session.startMachines(n, { services: { Bench: new Bench() } });
+    await Promise.all(machines.map((m) => m.waitFor("running")));
+    return performance.now() - t0;
+  } finally {
+    await session.shutdown({ drainMs: 0 });
   }
 }
 

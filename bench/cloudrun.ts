@@ -31,10 +31,11 @@ import { GoogleAuth } from "google-auth-library";
 import { LocalSystem, start, type Machine, type Session } from "../src/index.ts";
 import { bundleProgram } from "../src/ship/bundle.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../src/systems/cloudrun/system.ts";
-import type { EmulatorsReady, EmulatorsReply, EmulatorsRequest, InstanceLine } from "./cloudrun-shared.ts";
+import { ECHO_SERVICE, type EmulatorsReady, type EmulatorsReply, type EmulatorsRequest, type InstanceLine } from "./cloudrun-shared.ts";
 import { Bench, BenchRelay } from "./cloudrun-services.ts";
-import { bareSpawn, cloudRunStart, PHASES, type StartPhases } from "./cloudrun-start.ts";
-import { median, opsPerSecond, throughput, type Operation } from "./measure.ts";
+import { bareSpawn, cloudRunStart, localStart, PHASES, type StartPhases } from "./cloudrun-start.ts";
+import { countOps, CpuLedger } from "./cloudrun-cpu.ts";
+import { median, opsPerSecond, type Operation } from "./measure.ts";
 
 const MANY_IN_FLIGHT = 64;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -98,6 +99,10 @@ class EmulatorsChild {
     await this.exited;
   }
 
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   /** Kills the process at once (its exit kills the instances' process groups). */
   kill(): void {
     this.#child.kill("SIGKILL");
@@ -109,6 +114,17 @@ interface Figure {
   name: string;
   unit: string;
   values: number[];
+}
+
+/** The figures of one start count. */
+interface StartFigures {
+  bare: Figure;
+  cloud: Figure;
+  cloudWorkers: Figure;
+  local: Figure;
+  bareMean: Figure;
+  phases: StartPhases[];
+  instances: number[];
 }
 
 /** Two figures of the same rounds compared: subject / baseline per round. */
@@ -239,6 +255,23 @@ async function main(): Promise<void> {
     await Promise.all([localA, localB, cloudA, cloudB].map((m) => m.waitFor("running")));
     process.stderr.write("machines running\n");
 
+    // The processes on the paths measured, to account for their CPU time.
+    const instances = async (service: string) => emulators.request<{ id: string; pid: number }[]>({ op: "instances", service });
+    const callsInstances = await instances(CALLS_SERVICE);
+    const workerPid = (m: Machine) => callsInstances.find((i) => i.id === (cloud.system as CloudRunSystem).instanceIdOf(m))?.pid;
+    const machinePid = (m: Machine) => m.call<number>("Bench.pid");
+    const ledger = new CpuLedger({
+      driver: process.pid,
+      "front end": emulators.pid,
+      "worker a": workerPid(cloudA),
+      "machine a": await machinePid(cloudA),
+      "worker b": workerPid(cloudB),
+      "machine b": await machinePid(cloudB),
+      "local a": await machinePid(localA),
+      "local b": await machinePid(localB),
+      "echo instance": (await instances(ECHO_SERVICE))[0]?.pid,
+    });
+
     const idTokens = await new GoogleAuth().getIdTokenClient(ready.echoUrl);
     const authorization = async () => (await idTokens.getRequestHeaders()).get("authorization") ?? undefined;
     const echoFetch = fetchEcho(ready.echoUrl, await authorization());
@@ -284,11 +317,13 @@ async function main(): Promise<void> {
       [streamFigures.relayLocal, relayBytes, relay(localA, localB)],
       [streamFigures.relayTunnel, relayBytes, relay(cloudA, cloudB)],
     ];
-    const startFigures = new Map<number, { bare: Figure; cloud: Figure; bareMean: Figure; phases: StartPhases[]; instances: number[] }>();
+    const startFigures = new Map<number, StartFigures>();
     for (const n of START_COUNTS) {
       startFigures.set(n, {
-        bare: figure(`${n} bare workers`, "ms"),
-        cloud: figure(`startMachines(${n})`, "ms"),
+        bare: figure(`${n} bare worker${n === 1 ? "" : "s"} accepting`, "ms"),
+        cloud: figure(`Cloud Run startMachines(${n}) until running`, "ms"),
+        cloudWorkers: figure(`Cloud Run startMachines(${n}) until the workers listen`, "ms"),
+        local: figure(`local system startMachines(${n}) until running`, "ms"),
         bareMean: figure(`${n} bare workers, mean per worker`, "ms"),
         phases: [],
         instances: [],
@@ -315,15 +350,26 @@ async function main(): Promise<void> {
     for (const [, , run] of streamRuns) await run();
     await cloudRunStart(1, startContext);
     await bareSpawn(1, ready.workerArgv, bareEnv);
+    await localStart(1, programFile);
 
     const loads: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const [inFlight, figures] of calls) {
         for (const key of Object.keys(callOps) as (keyof typeof callOps)[]) {
-          figures[key].values.push(await opsPerSecond(callOps[key], inFlight, CALL_MS));
+          const fig = figures[key];
+          const { ops, ms } = await ledger.measure(`${fig.name}, ${inFlight} in flight`, () => countOps(callOps[key], inFlight, CALL_MS), (r) => r.ops);
+          fig.values.push(ops / (ms / 1000));
         }
       }
-      for (const [fig, bytes, run] of streamRuns) fig.values.push(await throughput(bytes, run));
+      for (const [fig, bytes, run] of streamRuns) {
+        const timed = async () => {
+          const t = performance.now();
+          await run();
+          return performance.now() - t;
+        };
+        const ms = await ledger.measure(fig.name, timed, () => bytes / 1e6);
+        fig.values.push(bytes / 1e6 / (ms / 1000));
+      }
       for (const n of START_COUNTS) {
         const figs = startFigures.get(n)!;
         const bare = await bareSpawn(n, ready.workerArgv, bareEnv);
@@ -331,6 +377,8 @@ async function main(): Promise<void> {
         figs.bareMean.values.push(bare.meanMs);
         const cloudStart = await cloudRunStart(n, startContext);
         figs.cloud.values.push(cloudStart.totalMs);
+        figs.cloudWorkers.values.push(cloudStart.workersListeningMs);
+        figs.local.values.push(await localStart(n, programFile));
         figs.phases.push(cloudStart.phases);
         figs.instances.push(cloudStart.instances);
       }
@@ -342,7 +390,10 @@ async function main(): Promise<void> {
     const comparisons: Comparison[] = [];
     for (const n of START_COUNTS) {
       const figs = startFigures.get(n)!;
-      comparisons.push({ test: `start ${n} machine${n === 1 ? "" : "s"} (ms)`, baseline: figs.bare, subject: figs.cloud, target: { atMost: 1.5 } });
+      const test = `start ${n} machine${n === 1 ? "" : "s"}`;
+      comparisons.push({ test, baseline: figs.bare, subject: figs.cloud, target: { atMost: 1.5 } });
+      comparisons.push({ test, baseline: figs.bare, subject: figs.cloudWorkers });
+      comparisons.push({ test, baseline: figs.local, subject: figs.cloud });
     }
     for (const [inFlight, figs] of calls) {
       const test = `small calls, ${inFlight} in flight`;
@@ -359,7 +410,10 @@ async function main(): Promise<void> {
     comparisons.push({ test: "machine to machine stream, 64 KiB items", baseline: streamFigures.relayLocal, subject: streamFigures.relayTunnel });
 
     const events = Object.fromEntries([...cloudEvents].filter(([type]) => /rotate|resumed|tunnelLost|lost/.test(type)));
-    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, events });
+    const cpuRows: { figure: string; unit: string }[] = [];
+    for (const [inFlight, figs] of calls) for (const fig of Object.values(figs)) cpuRows.push({ figure: `${fig.name}, ${inFlight} in flight`, unit: "call" });
+    for (const [fig] of streamRuns) cpuRows.push({ figure: fig.name, unit: "MB" });
+    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, events, ledger, cpuRows });
 
     echoAgent.agent.destroy();
     echoDirect.agent.destroy();
@@ -376,11 +430,13 @@ function format(value: number): string {
 
 function printReport(report: {
   comparisons: Comparison[];
-  startFigures: Map<number, { bare: Figure; cloud: Figure; bareMean: Figure; phases: StartPhases[]; instances: number[] }>;
+  startFigures: Map<number, StartFigures>;
   loadAtStart: number[];
   loadAtEnd: number[];
   loads: number[];
   events: Record<string, number>;
+  ledger: CpuLedger;
+  cpuRows: { figure: string; unit: string }[];
 }): void {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(", ");
@@ -414,6 +470,17 @@ function printReport(report: {
   console.log(`| bare worker: mean per worker, spawn to accepting | ${counts.map((n) => format(median(report.startFigures.get(n)!.bareMean.values))).join(" | ")} |`);
   console.log(`| bare workers: last one accepting (the baseline) | ${counts.map((n) => format(median(report.startFigures.get(n)!.bare.values))).join(" | ")} |`);
   console.log(`| instances started per round (most of any round) | ${counts.map((n) => String(Math.max(...report.startFigures.get(n)!.instances))).join(" | ")} |`);
+
+  const names = [...report.ledger.processes.keys()];
+  console.log("\nCPU time by process, all rounds: µs per call, or per MB for streams (/proc; 10 ms ticks summed over every round)\n");
+  console.log(`| Figure | ${names.join(" | ")} | all |`);
+  console.log(`|---|${names.map(() => "---:").join("|")}|---:|`);
+  for (const { figure, unit } of report.cpuRows) {
+    const micros = report.ledger.perUnitMicros(figure);
+    if (!micros) continue;
+    const all = [...micros.values()].reduce((a, b) => a + b, 0);
+    console.log(`| ${figure} (per ${unit}) | ${names.map((n) => format(micros.get(n) ?? 0)).join(" | ")} | ${format(all)} |`);
+  }
 }
 
 await main();
