@@ -353,6 +353,7 @@ async function main(): Promise<void> {
     await localStart(1, programFile);
 
     const loads: number[] = [];
+    const failures: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const [inFlight, figures] of calls) {
         for (const key of Object.keys(callOps) as (keyof typeof callOps)[]) {
@@ -375,12 +376,19 @@ async function main(): Promise<void> {
         const bare = await bareSpawn(n, ready.workerArgv, bareEnv);
         figs.bare.values.push(bare.totalMs);
         figs.bareMean.values.push(bare.meanMs);
-        const cloudStart = await cloudRunStart(n, startContext);
-        figs.cloud.values.push(cloudStart.totalMs);
-        figs.cloudWorkers.values.push(cloudStart.workersListeningMs);
+        try {
+          const cloudStart = await cloudRunStart(n, startContext);
+          figs.cloud.values.push(cloudStart.totalMs);
+          figs.cloudWorkers.values.push(cloudStart.workersListeningMs);
+          figs.phases.push(cloudStart.phases);
+          figs.instances.push(cloudStart.instances);
+        } catch (err) {
+          // A start that fails is reported, and its round has no start figure.
+          failures.push(`startMachines(${n}) in round ${round + 1}: ${(err as Error).message}`);
+          figs.cloud.values.push(Number.NaN);
+          figs.cloudWorkers.values.push(Number.NaN);
+        }
         figs.local.values.push(await localStart(n, programFile));
-        figs.phases.push(cloudStart.phases);
-        figs.instances.push(cloudStart.instances);
       }
       loads.push(os.loadavg()[0]);
       process.stderr.write(`round ${round + 1}/${ROUNDS} done (load ${os.loadavg()[0].toFixed(2)})\n`);
@@ -413,7 +421,7 @@ async function main(): Promise<void> {
     const cpuRows: { figure: string; unit: string }[] = [];
     for (const [inFlight, figs] of calls) for (const fig of Object.values(figs)) cpuRows.push({ figure: `${fig.name}, ${inFlight} in flight`, unit: "call" });
     for (const [fig] of streamRuns) cpuRows.push({ figure: fig.name, unit: "MB" });
-    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, events, ledger, cpuRows });
+    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, events, ledger, cpuRows, failures });
 
     echoAgent.agent.destroy();
     echoDirect.agent.destroy();
@@ -437,6 +445,7 @@ function printReport(report: {
   events: Record<string, number>;
   ledger: CpuLedger;
   cpuRows: { figure: string; unit: string }[];
+  failures: string[];
 }): void {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(", ");
@@ -444,13 +453,18 @@ function printReport(report: {
   console.log(`${ROUNDS} rounds; ${CALL_MS} ms per call figure; ${STREAM_CHUNKS} × 64 KiB per stream figure, ${RELAY_CHUNKS} × 64 KiB per machine-to-machine figure; start counts ${START_COUNTS.join(", ")}`);
   console.log(`load average (1, 5, 15 min): ${load(report.loadAtStart)} at the start, ${load(report.loadAtEnd)} at the end; 1-min after each round: ${report.loads.map((x) => x.toFixed(2)).join(", ")}`);
   const events = Object.entries(report.events);
-  console.log(`tunnel events of the long-lived machines: ${events.length === 0 ? "none" : events.map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+  console.log(`tunnel events of the long-lived machines: ${events.length === 0 ? "none" : events.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  for (const failure of report.failures) console.log(`failed: ${failure}`);
+  console.log("");
 
   console.log("| Test | Baseline | Median (slowest–fastest) | Subject | Median (slowest–fastest) | Subject / baseline | Target |");
   console.log("|---|---|---:|---|---:|---:|---|");
-  const cell = (f: Figure) => `${format(median(f.values))} ${f.unit} (${format(Math.min(...f.values))}–${format(Math.max(...f.values))})`;
+  const cell = (f: Figure) => {
+    const values = f.values.filter(Number.isFinite);
+    return `${format(median(values))} ${f.unit} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+  };
   for (const c of report.comparisons) {
-    const ratio = median(c.subject.values.map((v, i) => v / c.baseline.values[i]));
+    const ratio = median(c.subject.values.map((v, i) => v / c.baseline.values[i]).filter(Number.isFinite));
     let target = "";
     if (c.target?.atMost !== undefined) target = `≤ ${c.target.atMost}x: ${ratio <= c.target.atMost ? "met" : "missed"}`;
     if (c.target?.atLeast !== undefined) target = `≥ ${c.target.atLeast}x: ${ratio >= c.target.atLeast ? "met" : "missed"}`;
@@ -466,7 +480,7 @@ function printReport(report: {
   }
   const perMachine = (n: number) => median(report.startFigures.get(n)!.phases.map((p) => PHASES.reduce((sum, { key }) => sum + p[key], 0)));
   console.log(`| **mean per machine, start to running** | ${counts.map((n) => format(perMachine(n))).join(" | ")} |`);
-  console.log(`| last machine running (the start figure) | ${counts.map((n) => format(median(report.startFigures.get(n)!.cloud.values))).join(" | ")} |`);
+  console.log(`| last machine running (the start figure) | ${counts.map((n) => format(median(report.startFigures.get(n)!.cloud.values.filter(Number.isFinite)))).join(" | ")} |`);
   console.log(`| bare worker: mean per worker, spawn to accepting | ${counts.map((n) => format(median(report.startFigures.get(n)!.bareMean.values))).join(" | ")} |`);
   console.log(`| bare workers: last one accepting (the baseline) | ${counts.map((n) => format(median(report.startFigures.get(n)!.bare.values))).join(" | ")} |`);
   console.log(`| instances started per round (most of any round) | ${counts.map((n) => String(Math.max(...report.startFigures.get(n)!.instances))).join(" | ")} |`);
