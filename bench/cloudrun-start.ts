@@ -69,6 +69,8 @@ export async function cloudRunStart(n: number, context: CloudRunStartContext): P
   const system = new CloudRunSystem(context.systemOptions);
   const session = await start({ system });
   let machines: Machine[] = [];
+  // Lines of earlier rounds (a failed one's among them) are not this round's.
+  await context.lines();
   try {
     const wall0 = Date.now();
     const t0 = performance.now();

@@ -353,8 +353,10 @@ async function main(): Promise<void> {
     await localStart(1, programFile);
 
     const loads: number[] = [];
+    const roundLoads: number[] = [];
     const failures: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
+      roundLoads.push(os.loadavg()[0]);
       for (const [inFlight, figures] of calls) {
         for (const key of Object.keys(callOps) as (keyof typeof callOps)[]) {
           const fig = figures[key];
@@ -421,7 +423,7 @@ async function main(): Promise<void> {
     const cpuRows: { figure: string; unit: string }[] = [];
     for (const [inFlight, figs] of calls) for (const fig of Object.values(figs)) cpuRows.push({ figure: `${fig.name}, ${inFlight} in flight`, unit: "call" });
     for (const [fig] of streamRuns) cpuRows.push({ figure: fig.name, unit: "MB" });
-    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, events, ledger, cpuRows, failures });
+    printReport({ comparisons, startFigures, loadAtStart, loadAtEnd, loads, roundLoads, events, ledger, cpuRows, failures });
 
     echoAgent.agent.destroy();
     echoDirect.agent.destroy();
@@ -442,6 +444,7 @@ function printReport(report: {
   loadAtStart: number[];
   loadAtEnd: number[];
   loads: number[];
+  roundLoads: number[];
   events: Record<string, number>;
   ledger: CpuLedger;
   cpuRows: { figure: string; unit: string }[];
@@ -451,7 +454,7 @@ function printReport(report: {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(", ");
   console.log(`bigmachine Cloud Run benchmark (emulators), ${new Date().toISOString()}, Node ${process.version}, ${os.availableParallelism()} cores (${cpu})`);
   console.log(`${ROUNDS} rounds; ${CALL_MS} ms per call figure; ${STREAM_CHUNKS} × 64 KiB per stream figure, ${RELAY_CHUNKS} × 64 KiB per machine-to-machine figure; start counts ${START_COUNTS.join(", ")}`);
-  console.log(`load average (1, 5, 15 min): ${load(report.loadAtStart)} at the start, ${load(report.loadAtEnd)} at the end; 1-min after each round: ${report.loads.map((x) => x.toFixed(2)).join(", ")}`);
+  console.log(`load average (1, 5, 15 min): ${load(report.loadAtStart)} at the start, ${load(report.loadAtEnd)} at the end; 1-min at the start and end of each round: ${report.roundLoads.map((x, i) => `${x.toFixed(2)}–${report.loads[i].toFixed(2)}`).join(", ")} (the start figures' own processes raise it)`);
   const events = Object.entries(report.events);
   console.log(`tunnel events of the long-lived machines: ${events.length === 0 ? "none" : events.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   for (const failure of report.failures) console.log(`failed: ${failure}`);
