@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= emulated.close());
   process.once("disconnect", () => void close().then(() => process.exit(0)));
+  // Ctrl-C reaches this process too (instances run in process groups of their own, so it does not reach them).
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void close().then(() => process.exit(130)));
 
   const services = new v2.ServicesClient(emulators.runClientOptions());
   const [operation] = await services.createService({

@@ -225,7 +225,11 @@ async function main(): Promise<void> {
     emulators.kill();
     removeTmp();
   });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+  // Interrupted: the emulators stop their instances (the Cloud Run machines with them); the local
+  // system ends its machines as this process exits.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void emulators.close().finally(() => process.exit(130)));
+  }
 
   try {
     const ready = await emulators.ready;

@@ -16,6 +16,11 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 60_000;
 server.listen(Number(process.env.PORT ?? 8080), "127.0.0.1");
+// A container outlives nothing: if the emulators' process is gone without stopping it, exit.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+}, 1_000).unref();
 process.once("SIGTERM", () => {
   server.close();
   server.closeAllConnections();
