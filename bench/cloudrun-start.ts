@@ -1,14 +1,15 @@
 /**
  * @module
  * Start-up measurements of the Cloud Run benchmark: `session.startMachines(n)` on the emulated Cloud Run
- * until every machine is running, with where each machine's time went, and, as the floor it is compared
- * with, n bare worker processes (the same bundle under plain node) until each accepts a connection.
+ * until every machine is running, with where each machine's time went; as the floor it is compared
+ * with, n bare worker processes (the same bundle under plain node) until each accepts a connection;
+ * and the local system's `startMachines(n)` with the same program.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { createInterface } from "node:readline";
-import { LocalSystem, start, type Machine } from "../src/index.ts";
+import { LocalSystem, start } from "../src/index.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../src/systems/cloudrun/system.ts";
 import { Bench, type ProcessTimes } from "./cloudrun-services.ts";
 import type { InstanceLine } from "./cloudrun-shared.ts";
@@ -68,13 +69,12 @@ export interface CloudRunStartContext {
 export async function cloudRunStart(n: number, context: CloudRunStartContext): Promise<CloudRunStart> {
   const system = new CloudRunSystem(context.systemOptions);
   const session = await start({ system });
-  let machines: Machine[] = [];
-  // Lines of earlier rounds (a failed one's among them) are not this round's.
-  await context.lines();
   try {
+    // Lines of earlier rounds (a failed one's among them) are not this round's.
+    await context.lines();
     const wall0 = Date.now();
     const t0 = performance.now();
-    machines = await session.startMachines(n, { services: { Bench: new Bench() } });
+    const machines = await session.startMachines(n, { services: { Bench: new Bench() } });
     const runningAt = await Promise.all(machines.map((m) => m.waitFor("running").then(() => Date.now())));
     const totalMs = performance.now() - t0;
     // Everything below is read after the clock stopped.

@@ -4,7 +4,8 @@
  *
  * 1. **Start**: `session.startMachines(n)` until n machines run on the emulated Cloud Run, for each n in
  *    {@link START_COUNTS}, against spawning n bare workers (the same bundle under plain node) until each
- *    accepts a connection; with where each machine's time went (`cloudrun-start.ts`).
+ *    accepts a connection; with where each machine's time went, and the local system's start of the
+ *    same program (`cloudrun-start.ts`).
  * 2. **Calls**: small echo calls per second over the tunnel, one and {@link MANY_IN_FLIGHT} in flight,
  *    against a local-system machine called directly.
  * 3. **Streams**: MB/s of 64 KiB `Uint8Array` items over the tunnel, each way, against the local system.
@@ -17,8 +18,8 @@
  * The emulators run in a child process (`cloudrun-emulators.ts`) with Google's default timings, and the
  * driver is configured by their environment alone, as `bigmachine emulators` prints it. Machines of
  * both systems run the same bundled program (`cloudrun-program.ts`). Rounds interleave every figure;
- * each figure is the median of its rounds and each ratio the median of its per-round ratios. Prints
- * Markdown tables. `BENCH_ROUNDS`, `BENCH_CALL_MS`, `BENCH_STREAM_CHUNKS`, `BENCH_RELAY_CHUNKS` and
+ * each figure is the median of its rounds and each ratio the median of its per-round ratios. CPU time
+ * is booked by process for every call and stream figure (`cloudrun-cpu.ts`). Prints Markdown tables. `BENCH_ROUNDS`, `BENCH_CALL_MS`, `BENCH_STREAM_CHUNKS`, `BENCH_RELAY_CHUNKS` and
  * `BENCH_START_COUNTS` (e.g. `1,8,32`) override the run's size.
  */
 import { fork, type ChildProcess } from "node:child_process";
