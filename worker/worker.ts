@@ -261,6 +261,9 @@ function dialMachine(addr: string, secret: string, timeoutMs: number): Promise<W
       perMessageDeflate: false,
       maxPayload: WS_MAX_PAYLOAD_BYTES,
       handshakeTimeout: timeoutMs,
+      // Masking guards shared proxies from forged requests; this connection never leaves the
+      // instance's loopback, and an all-zero mask lets both ends skip XOR-ing every byte.
+      generateMask: (mask: Buffer) => void mask.fill(0),
     });
     const fail = (message: string, cause?: unknown) => {
       ws.removeAllListeners();
