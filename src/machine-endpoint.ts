@@ -7,6 +7,7 @@
 import { timingSafeEqual } from "node:crypto";
 import os from "node:os";
 import { inspect } from "node:util";
+import type { HeaderReader } from "./rpc/endpoint.ts";
 import { RpcServer } from "./rpc/index.ts";
 import { ServiceTable } from "./services.ts";
 import { Session } from "./session.ts";
@@ -37,7 +38,7 @@ export interface MachineEndpoint {
 }
 
 /** Builds a request check that accepts exactly the given secret, in constant time. */
-export function secretAuthorizer(secret: string): (headers: Headers) => boolean {
+export function secretAuthorizer(secret: string): (headers: HeaderReader) => boolean {
   const want = Buffer.from(secret);
   return (headers) => {
     const got = headers.get(SECRET_HEADER);

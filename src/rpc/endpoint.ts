@@ -8,6 +8,9 @@ import type { Hono } from "hono";
 import type { RpcPeer } from "./peer.ts";
 import type { Dispatcher, Link } from "./types.ts";
 
+/** What a request check reads of a request's headers: a fetch `Headers`, or a lighter stand-in. */
+export type HeaderReader = Pick<Headers, "get">;
+
 /** The server a machine (or a driver that accepts calls) exposes: RPC over HTTP and tunnels. */
 export interface RpcEndpoint {
   /** The HTTP face: `POST /bigrpc/Service.method` and the tunnel upgrade route. */
@@ -19,4 +22,9 @@ export interface RpcEndpoint {
   accept(link: Link): RpcPeer;
   /** The dispatcher behind both faces. */
   readonly dispatcher: Dispatcher;
+  /**
+   * Checks the headers of a tunnel's upgrade before it is taken (plain requests are checked by the
+   * app itself); without it every upgrade is taken.
+   */
+  readonly authorize?: (headers: HeaderReader) => boolean;
 }

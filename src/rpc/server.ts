@@ -4,25 +4,22 @@
  * upgrade route that turns a request into a link); {@link RpcServer.accept} serves calls over any link,
  * whether it came through that route or is an in-memory pair.
  */
-import { upgradeWebSocket } from "@hono/node-server";
 import { Hono } from "hono";
-import type WebSocket from "ws";
 import { errorOf } from "../errors.ts";
-import type { RpcEndpoint } from "./endpoint.ts";
+import type { HeaderReader, RpcEndpoint } from "./endpoint.ts";
 import { ErrorReplies, type ErrorRepliesOptions } from "./error-replies.ts";
 import { errorResponse, serveHttpCall } from "./http-face.ts";
 import { RpcPeer } from "./peer.ts";
 import { ATTACH_PATH, DEFAULT_MAX_MESSAGE_BYTES, RPC_PATH_PREFIX } from "./protocol.ts";
 import { StatsTable } from "./stats.ts";
 import type { Dispatcher, Link, MethodStats } from "./types.ts";
-import { wsLink } from "./ws-link.ts";
 
 /** Options for {@link RpcServer}. */
 export interface RpcServerOptions {
   /** Serves every call, from either face. */
   dispatcher: Dispatcher;
   /** Checks a request's headers; false answers 401 before anything runs (plain calls and upgrades). */
-  authorize?: (headers: Headers) => boolean;
+  authorize?: (headers: HeaderReader) => boolean;
   /** Largest single (non-streamed) argument or reply; default 64 MiB. */
   maxMessageBytes?: number;
   /** Whether error replies carry stacks (default not), and where failures are logged. */
@@ -33,6 +30,8 @@ export interface RpcServerOptions {
 export class RpcServer implements RpcEndpoint {
   /** `POST /bigrpc/:method` and `GET /bigrpc/attach` (the WebSocket upgrade). */
   readonly app: Hono;
+  /** Checks a tunnel upgrade's headers (the listener asks before it takes one). */
+  readonly authorize: ((headers: HeaderReader) => boolean) | undefined;
   readonly dispatcher: Dispatcher;
   /** The error-reply policy of every face and link of this server; set `stacks` to change it for all. */
   readonly errorReplies: ErrorReplies;
@@ -44,6 +43,7 @@ export class RpcServer implements RpcEndpoint {
     this.dispatcher = options.dispatcher;
     this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const authorize = options.authorize;
+    this.authorize = authorize;
     this.errorReplies = new ErrorReplies(options.errors);
     const face = { dispatcher: this.dispatcher, stats: this.#stats, maxMessageBytes: this.#maxMessageBytes, errors: this.errorReplies };
 
@@ -54,15 +54,8 @@ export class RpcServer implements RpcEndpoint {
         await next();
       });
     }
-    app.get(
-      ATTACH_PATH,
-      upgradeWebSocket(() => ({
-        onOpen: (_event, ws) => {
-          this.accept(wsLink(ws.raw as unknown as WebSocket));
-        },
-      })),
-      () => errorResponse(errorOf("invalid", `${ATTACH_PATH} only accepts WebSocket upgrades`, { severity: "fatal" }), 426),
-    );
+    // Upgrades of the attach route are taken by the listener (`node-server.ts`) before the app sees them.
+    app.get(ATTACH_PATH, () => errorResponse(errorOf("invalid", `${ATTACH_PATH} only accepts WebSocket upgrades`, { severity: "fatal" }), 426));
     app.post(`${RPC_PATH_PREFIX}:method`, (c) => serveHttpCall(face, c.req.param("method"), c.req.raw));
     this.app = app;
   }

@@ -13,11 +13,7 @@
  * This module loads no Google client: machines never call Google APIs on bigmachine's behalf.
  */
 import os from "node:os";
-import { upgradeWebSocket } from "@hono/node-server";
-import { Hono } from "hono";
-import type WebSocket from "ws";
 import {
-  ATTACH_PATH,
   errorOf,
   exitWithProcessGroup,
   keepaliveFromEnv,
@@ -25,7 +21,6 @@ import {
   listen,
   secretAuthorizer,
   streamLink,
-  wsLink,
   type HttpClient,
   type KeepaliveConfig,
   type Link,
@@ -71,7 +66,9 @@ export class CloudRunMachineSystem implements System {
     }
     // The worker is gone: end this machine and what it started (the worker made it a group leader).
     process.once("disconnect", () => killOwnProcessGroup(WORKER_GONE_EXIT_CODE));
-    const listener = await listen({ app: this.#app(endpoint), dispatcher: endpoint.dispatcher, accept: (link) => this.#acceptDriver(endpoint, link) }, { host: "127.0.0.1", port: 0 });
+    // The worker's link (its one upgrade, with the session secret) is the way to the driver.
+    const served = { app: endpoint.app, dispatcher: endpoint.dispatcher, authorize: secretAuthorizer(this.#secret!), accept: (link: Link) => this.#acceptDriver(endpoint, link) };
+    const listener = await listen(served, { host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve, reject) => {
       send(machineListening(listener.addr), undefined, undefined, (err: Error | null) =>
         err ? reject(errorOf("net", `could not report the machine's address to the worker: ${err.message}`, { cause: err, severity: "fatal" })) : resolve(),
@@ -124,18 +121,6 @@ export class CloudRunMachineSystem implements System {
 
   keepaliveFailed(machine: Machine, err: Error): void {
     process.stderr.write(`bigmachine: keepalives to ${machine.addr} failed: ${err.message}\n`);
-  }
-
-  /** The worker's attach route (secret required); every other path is the endpoint's own app. */
-  #app(endpoint: RpcEndpoint): Hono {
-    const authorized = secretAuthorizer(this.#secret!);
-    const app = new Hono();
-    app.get(ATTACH_PATH, async (c, next) => {
-      if (!authorized(c.req.raw.headers)) return c.text("missing or wrong credentials", 401);
-      await next();
-    }, upgradeWebSocket(() => ({ onOpen: (_event, ws) => void this.#acceptDriver(endpoint, wsLink(ws.raw as unknown as WebSocket)) })));
-    app.route("/", endpoint.app);
-    return app;
   }
 
   /** Serves the worker's link, which is the way to the driver: the newest one is. */
