@@ -3,7 +3,8 @@
  * The worker's HTTP face: a hono app whose one route is the attach upgrade, served with
  * @hono/node-server and a `ws` server. The worker decides on each attach from its headers before the
  * upgrade; a refusal is an HTTP status with its reason in {@link ATTACH_REFUSAL_HEADER} (a refused
- * upgrade has no body).
+ * upgrade has no body). An accepted attach gets its WebSocket and the connection under it, which the
+ * worker hands to the machine process.
  */
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
@@ -35,7 +36,7 @@ export function attachRequestOf(headers: Headers): AttachRequest {
   };
 }
 
-type AppEnv = { Variables: { admission: Admission } };
+type AppEnv = { Variables: { admission: Admission; socket: Socket } };
 
 /** The worker's app: `GET` {@link ATTACH_PATH} as a WebSocket upgrade; every other request is 404. */
 export function createWorkerApp(worker: Worker): Hono<AppEnv> {
@@ -50,13 +51,19 @@ export function createWorkerApp(worker: Worker): Hono<AppEnv> {
       if ("status" in decision) return refusalResponse(decision);
       // An upgrade that never completes (the client left) gives its reservation back; once open, this is a no-op.
       const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-      incoming?.socket.once("close", () => decision.cancel());
+      if (incoming === undefined) {
+        decision.cancel();
+        return refusalResponse({ status: ATTACH_STATUS.badRequest, reason: "the worker takes attaches only over node:http" });
+      }
+      incoming.socket.once("close", () => decision.cancel());
       c.set("admission", decision);
+      c.set("socket", incoming.socket as Socket);
       await next();
     },
     upgradeWebSocket((c) => {
       const admission = c.get("admission");
-      return { onOpen: (_event, ws) => admission.open(ws.raw as unknown as WebSocket) };
+      const socket = c.get("socket");
+      return { onOpen: (_event, ws) => admission.open(ws.raw as unknown as WebSocket, socket) };
     }),
   );
   return app;
@@ -73,7 +80,8 @@ export interface ServedWorker {
 
 /** Serves the worker's app on `host:port` (0 for any free port). Rejects with kind `net` if it cannot listen. */
 export async function serveWorker(worker: Worker, options: { host: string; port: number }): Promise<ServedWorker> {
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PROGRAM_BYTES });
+  // Not tracked: a tunnel's connection leaves this process when it is handed to the machine.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PROGRAM_BYTES, clientTracking: false });
   const server = createAdaptorServer({ fetch: createWorkerApp(worker).fetch, hostname: options.host, websocket: { server: wss } });
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
@@ -92,7 +100,6 @@ export async function serveWorker(worker: Worker, options: { host: string; port:
     url: `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
-        for (const ws of wss.clients) ws.terminate();
         wss.close();
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();

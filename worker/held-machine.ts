@@ -1,25 +1,23 @@
 /**
  * @module
- * The machine an instance holds: its process, the machine's end of the driver's resumable link, the
- * credentials a resume must show, and at most one tunnel at a time. The worker connects to the
- * machine's attach route on loopback once; that connection, and the link's unacknowledged frames, live
- * across tunnels, so a call in flight when a tunnel drops keeps running and its reply reaches the
- * driver over the next tunnel.
+ * The machine an instance holds: its process, the credentials a resume must show, and at most one
+ * tunnel at a time. The worker accepts each tunnel and hands its connection to the machine process,
+ * which holds its end of the driver's resumable link (`src/systems/cloudrun/machine-tunnels.ts`):
+ * the worker never touches a frame. What it learns of the tunnels it learns from the machine's
+ * reports: a tunnel closed (a resume may come), the driver resumed on one, the link ended.
  *
  * Resume tokens: every `ready` names the token for the next resume. On a resume it is a fresh one, and
  * the token that resume used stops being accepted once the driver's first frame arrives on the new
  * tunnel (proof it has the new token), so a captured token cannot be replayed later.
  *
  * The end: when the driver closes the link on purpose, the machine is stopped; when the process exits,
- * the open tunnel (if any) hears how, after the machine's last frames.
+ * the machine has told its open tunnel how where it could (and says so), and resumes are answered with
+ * 410 and how it ended.
  */
-import type WebSocket from "ws";
-import { ResumableLink, toBigmachineError } from "../src/core.ts";
+import type { Socket } from "node:net";
 import { ATTACH_STATUS, newResumeToken, sameToken } from "../src/systems/cloudrun/attach-protocol.ts";
-import type { TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
+import type { MachineReport } from "../src/systems/cloudrun/machine-ipc.ts";
 import { describeExit, type MachineExit, type MachineProcess } from "./machine-process.ts";
-import { pipeSession } from "./session-pipe.ts";
-import { tunnelCarrier } from "./tunnel-carrier.ts";
 
 /** An attach the worker answers without upgrading: an {@link ATTACH_STATUS} and why. */
 export interface Refusal {
@@ -27,25 +25,19 @@ export interface Refusal {
   reason: string;
 }
 
-/** How long the end of the process waits for its loopback connection to deliver its last frames. */
-const LAST_FRAMES_WAIT_MS = 1_000;
-/** How long the tunnel's closing handshake may take before the connection is cut. */
-const CLOSE_WAIT_MS = 2_000;
-
 /** Options for {@link HeldMachine}. */
 export interface HeldMachineOptions {
   id: string;
   /** The token the first resume must carry (sent in the fresh attach's hello and ready). */
   resumeToken: string;
-  /** The session secret: the machine requires it, and a resume must carry it. */
+  /** The session secret: a resume must carry it. */
   secret: string;
+  /** The machine's process, ready to take tunnels. */
   process: MachineProcess;
-  /** The open connection to the machine's attach route on loopback. */
-  machineSocket: WebSocket;
-  /** Called once the process has exited and the open tunnel, if any, was told. */
-  onEnded(exit: MachineExit, toldDriver: boolean): void;
+  /** Called once the process has exited; `told` if it said so on its open tunnel. */
+  onEnded(exit: MachineExit, told: boolean): void;
   /** Called when the driver ended the link on purpose (or it failed): the machine is no longer wanted. */
-  onReleased(err: Error | undefined): void;
+  onReleased(): void;
   /** Where the holder's diagnostics go; default standard error. */
   log?: (line: string) => void;
 }
@@ -56,12 +48,17 @@ export class HeldMachine {
   readonly process: MachineProcess;
   readonly #options: HeldMachineOptions;
   readonly #log: (line: string) => void;
-  readonly #session: ResumableLink;
-  readonly #machineClosed: Promise<void>;
-  /** The tunnel being served, or reserved for one about to open (`"reserved"`). */
-  #tunnel: TunnelSocket | "reserved" | undefined;
+  /** The number of the tunnel the machine serves, or `"reserved"` for one about to open. */
+  #tunnel: number | "reserved" | undefined;
+  #tunnelCount = 0;
+  /** Set once the machine reported that its link ended. */
+  #linkEnded = false;
+  /** Set once the machine reported that it told its open tunnel it is exiting. */
+  #exitTold = false;
   /** Tokens a resume may carry: the current one, plus the one last sent until the driver shows it has it. */
   #tokens: string[];
+  /** The token sent with each tunnel, by tunnel number, until the driver resumes on it or it closes. */
+  readonly #sent = new Map<number, string>();
 
   constructor(options: HeldMachineOptions) {
     this.id = options.id;
@@ -69,17 +66,11 @@ export class HeldMachine {
     this.#options = options;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.#tokens = [options.resumeToken];
-    this.#session = new ResumableLink({ label: `machine ${options.id}` });
-    this.#session.onDetach(() => {
-      if (this.#tunnel !== "reserved") this.#tunnel = undefined;
+    options.process.onReport((report) => this.#onReport(report));
+    void this.process.exited.then((exit) => {
+      this.#log(`bigmachine worker: machine ${this.id} (pid ${this.process.pid}) ${describeExit(exit)}`);
+      options.onEnded(exit, this.#exitTold);
     });
-    void this.#session.ended.then((err) => {
-      if (this.process.exit !== undefined) return;
-      this.#log(`bigmachine worker: the driver ${err ? `lost machine ${this.id}: ${err.message}` : `released machine ${this.id}`}`);
-      options.onReleased(err);
-    });
-    this.#machineClosed = pipeSession(this.#session, options.machineSocket);
-    void this.process.exited.then((exit) => this.#ended(exit));
   }
 
   /** Whether a tunnel is open to the machine (or reserved for one about to open). */
@@ -98,7 +89,7 @@ export class HeldMachine {
    */
   reserve(): Refusal | undefined {
     if (this.process.exit !== undefined) return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} ${describeExit(this.process.exit)}` };
-    if (this.#session.state === "closed") return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} was released by its driver` };
+    if (this.#linkEnded) return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} was released by its driver` };
     if (this.#tunnel !== undefined) return { status: ATTACH_STATUS.busy, reason: `machine ${this.id} already has an open tunnel` };
     this.#tunnel = "reserved";
     return undefined;
@@ -110,38 +101,30 @@ export class HeldMachine {
   }
 
   /**
-   * Serves a tunnel whose handshake is done (a fresh attach) or that needs none (a resume, which came
-   * with `resumedWith`): says `ready` with the token for the next resume, and makes the tunnel the
-   * link's carrier.
+   * Hands the connection of a tunnel whose handshake is done (a fresh attach) or that needs none (a
+   * resume, which came with `resumedWith`) to the machine, which says `ready` on it with the token
+   * for the next resume and carries its link over it. The worker must no longer read or write
+   * `socket`; its writes so far must be out.
    */
-  serve(tunnel: TunnelSocket, resumedWith?: string): void {
-    if (this.process.exit !== undefined || this.#session.state === "closed") {
-      tunnel.close(1000, "the machine has ended");
+  async serve(socket: Socket, resumedWith?: string): Promise<void> {
+    if (this.process.exit !== undefined || this.#linkEnded) {
+      socket.destroy();
+      this.release();
       return;
     }
+    const tunnel = ++this.#tunnelCount;
     this.#tunnel = tunnel;
-    void tunnel.closed.then(() => {
-      if (this.#tunnel === tunnel) this.#tunnel = undefined;
-    });
     const next = resumedWith === undefined ? this.#tokens[0] : newResumeToken();
     // Until the driver shows it read `ready`, the token it came with must still work: it may never
     // see the new one if this tunnel drops now.
     if (resumedWith !== undefined) this.#tokens = [resumedWith, next];
-    tunnel.sendControl({ type: "ready", machineId: this.id, pid: this.process.pid, resumeToken: next });
-    const carrier = tunnelCarrier(tunnel, (text) => {
-      this.#log(`bigmachine worker: closing the tunnel of machine ${this.id}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);
-      tunnel.sendControl({ type: "failed", kind: "invalid", message: "no control message is expected once the machine is ready" });
-      tunnel.close(1008, "unexpected control message");
-    });
-    this.#session.attach(carrier).then(
-      // The driver's RESUME on this tunnel shows it read `ready`: from now on only the new token works.
-      () => {
-        if (this.#tokens.includes(next)) this.#tokens = [next];
-      },
-      () => {
-        // The tunnel closed before the driver resumed on it; the next resume may use either token.
-      },
-    );
+    this.#sent.set(tunnel, next);
+    try {
+      await this.process.handOver({ type: "bigmachine:tunnel", tunnel, machineId: this.id, resumeToken: next }, socket);
+    } catch (err) {
+      this.#log(`bigmachine worker: ${(err as Error).message}`);
+      this.#onReport({ type: "bigmachine:tunnel-closed", tunnel });
+    }
   }
 
   /** SIGTERM to the process, then SIGKILL after `graceMs`; the end is reported as for any exit. */
@@ -149,20 +132,29 @@ export class HeldMachine {
     return this.process.stop(graceMs);
   }
 
-  async #ended(exit: MachineExit): Promise<void> {
-    // The loopback connection closes as the process ends; its last frames (a shutdown's reply) go first.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#machineClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, LAST_FRAMES_WAIT_MS)))]);
-    clearTimeout(timer);
-    const tunnel = this.#tunnel;
-    let told = false;
-    if (tunnel !== undefined && tunnel !== "reserved" && tunnel.open) {
-      tunnel.sendControl({ type: "exit", code: exit.code, signal: exit.signal });
-      told = true;
-      await tunnel.closeAndWait(1000, "machine exited", CLOSE_WAIT_MS);
+  #onReport(report: MachineReport): void {
+    switch (report.type) {
+      case "bigmachine:resumed": {
+        // The driver's RESUME on this tunnel shows it read `ready`: from now on only the new token works.
+        const next = this.#sent.get(report.tunnel);
+        this.#sent.delete(report.tunnel);
+        if (next !== undefined && this.#tokens.includes(next)) this.#tokens = [next];
+        return;
+      }
+      case "bigmachine:tunnel-closed":
+        // Closed before the driver resumed on it: the next resume may use either token.
+        this.#sent.delete(report.tunnel);
+        if (this.#tunnel === report.tunnel) this.#tunnel = undefined;
+        return;
+      case "bigmachine:exit-told":
+        this.#exitTold = true;
+        return;
+      case "bigmachine:link-ended":
+        if (this.#linkEnded || this.process.exit !== undefined) return;
+        this.#linkEnded = true;
+        this.#log(`bigmachine worker: the driver ${report.error ? `lost machine ${this.id}: ${report.error}` : `released machine ${this.id}`}`);
+        this.#options.onReleased();
+        return;
     }
-    this.#session.fail(toBigmachineError(new Error(`machine ${this.id} ${describeExit(exit)}`)));
-    this.#log(`bigmachine worker: machine ${this.id} (pid ${this.process.pid}) ${describeExit(exit)}`);
-    this.#options.onEnded(exit, told);
   }
 }

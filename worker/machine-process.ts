@@ -1,15 +1,17 @@
 /**
  * @module
  * The machine as the worker runs it: the shipped program, forked as a machine of the Cloud Run System's
- * machine side (`src/systems/cloudrun/machine-system.ts`). It gets an IPC channel, on which it reports
- * its loopback address, and which is also its lifeline (it ends itself when the worker goes). It runs
+ * machine side (`src/systems/cloudrun/machine-system.ts`). It gets an IPC channel, on which it says
+ * when it can take tunnels, takes each tunnel's connection and reports on them, and which is also its
+ * lifeline (it ends itself when the worker goes). It runs
  * in a process group of its own, so stopping it also ends whatever it started. Its output goes to the
  * worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
 import { errorOf, MACHINE_ENV, nodeOptionsWithoutDebugger, offerSessionSecret, signalProcessGroup } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
-import { listeningAddrOf } from "../src/systems/cloudrun/machine-ipc.ts";
+import { isMachineReady, machineReportOf, type MachineReport, type TunnelHandover } from "../src/systems/cloudrun/machine-ipc.ts";
 import type { MachineUser } from "./machine-home.ts";
 
 /** How the machine's process ended. */
@@ -114,20 +116,19 @@ export class MachineProcess {
   }
 
   /**
-   * Resolves with the machine's loopback address (`127.0.0.1:PORT`) once it serves. Rejects with kind
-   * `unavailable` if the process exits first, `timeout` if it stays silent for `timeoutMs`.
+   * Resolves once the machine can take tunnels. Rejects with kind `unavailable` if the process exits
+   * first, `timeout` if it stays silent for `timeoutMs`.
    */
-  listening(timeoutMs: number): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+  ready(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
         this.#child.off("message", onMessage);
       };
       const onMessage = (message: unknown) => {
-        const addr = listeningAddrOf(message);
-        if (addr === undefined) return;
+        if (!isMachineReady(message)) return;
         done();
-        resolve(addr);
+        resolve();
       };
       const timer = setTimeout(() => {
         done();
@@ -138,6 +139,34 @@ export class MachineProcess {
         done();
         reject(errorOf("unavailable", `the machine process ${describeExit(exit)} before it served; its output is in the instance's log`, { severity: "fatal" }));
       });
+    });
+  }
+
+  /** Calls `handler` with each report the machine sends about its tunnels and link. */
+  onReport(handler: (report: MachineReport) => void): void {
+    this.#child.on("message", (message: unknown) => {
+      const report = machineReportOf(message);
+      if (report !== undefined) handler(report);
+    });
+  }
+
+  /**
+   * Hands a tunnel's connection to the machine, which serves it from then on; this process keeps no
+   * copy. Rejects with kind `unavailable` when it cannot be sent (the machine is ending); the
+   * connection is then closed.
+   */
+  handOver(handover: TunnelHandover, socket: Socket): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        socket.destroy();
+        reject(errorOf("unavailable", `could not hand tunnel ${handover.tunnel} to the machine process ${this.pid}: ${err.message}`, { cause: err }));
+      };
+      if (this.#exit !== undefined || !this.#child.connected) return fail(new Error("it has ended"));
+      try {
+        this.#child.send(handover, socket, { keepOpen: false }, (err: Error | null) => (err ? fail(err) : resolve()));
+      } catch (err) {
+        fail(err as Error);
+      }
     });
   }
 

@@ -3,16 +3,19 @@
  * The worker's state: an instance holds at most one machine. A fresh attach on an idle instance runs
  * the handshake and starts the machine; a resume that names the held machine with its token and the
  * session's secret gets a new tunnel to it. Everything else is refused before the upgrade with one of
- * the {@link ATTACH_STATUS} answers. When the machine's process exits, or its driver releases it, the
- * worker tells the open tunnel and finishes, so Cloud Run replaces the instance with a clean one.
+ * the {@link ATTACH_STATUS} answers. Once accepted (and a fresh attach's handshake done), a tunnel's
+ * connection is handed to the machine process, which serves it. When the machine's process exits, or
+ * its driver releases it, the worker finishes, so Cloud Run replaces the instance with a clean one.
  *
  * An instance that holds no machine costs as much as one that does (CPU is always allocated), and
  * Cloud Run may keep it up to 15 minutes; so a worker idle for `idleExitMs` (one started at deploy or
  * by the autoscaler that no attach came to) finishes too.
  */
 import { randomBytes } from "node:crypto";
-import WebSocket from "ws";
-import { ATTACH_PATH, errorOf, SECRET_HEADER, toBigmachineError, WS_MAX_PAYLOAD_BYTES } from "../src/core.ts";
+import { once as eventOnce } from "node:events";
+import type { Socket } from "node:net";
+import type WebSocket from "ws";
+import { errorOf, toBigmachineError } from "../src/core.ts";
 import {
   ATTACH_PROTOCOL_VERSION,
   ATTACH_STATUS,
@@ -23,7 +26,7 @@ import { closedError, TunnelSocket } from "../src/systems/cloudrun/tunnel-socket
 import { runHandshake, type ProgramCache } from "./handshake.ts";
 import { HeldMachine, type Refusal } from "./held-machine.ts";
 import { makeMachineHome, type MachineHome, type MachineUser } from "./machine-home.ts";
-import { MachineProcess, type MachineExit } from "./machine-process.ts";
+import { MachineProcess } from "./machine-process.ts";
 
 export type { Refusal } from "./held-machine.ts";
 
@@ -37,11 +40,12 @@ export interface AttachRequest {
 }
 
 /**
- * An attach the worker accepted and reserved room for: {@link open} it with the upgraded socket, or
- * {@link cancel} it when the upgrade never completes. Either is final; the other is then a no-op.
+ * An attach the worker accepted and reserved room for: {@link open} it with the upgraded WebSocket and
+ * its connection, or {@link cancel} it when the upgrade never completes. Either is final; the other is
+ * then a no-op. Once open, the connection is the worker's to hand to the machine.
  */
 export interface Admission {
-  open(ws: WebSocket): void;
+  open(ws: WebSocket, socket: Socket): void;
   cancel(): void;
 }
 
@@ -58,8 +62,8 @@ export interface WorkerOptions {
   /** How long a worker that holds no machine waits for an attach before it finishes. */
   idleExitMs: number;
   /**
-   * Called once, when the worker's job is done: its machine ended and the driver heard of it (or the
-   * linger passed with no driver back), or the worker was stopped. The process should then exit.
+   * Called once, when the worker's job is done: its machine was released and ended, or it ended and
+   * the linger passed, or the worker was stopped. The process should then exit.
    */
   onFinished(): void;
   /** The environment machines inherit; default the worker's. */
@@ -87,7 +91,7 @@ export class Worker {
   #released = false;
   #finished = false;
   #lingerTimer: NodeJS.Timeout | undefined;
-  /** Set once the held machine's end has been reported (its tunnel told, if one was open). */
+  /** Set once the held machine's process has ended. */
   #endReported = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #markDone!: () => void;
@@ -153,7 +157,7 @@ export class Worker {
     this.#starting = true;
     clearTimeout(this.#idleTimer);
     return once({
-      open: (ws) => void this.#runFresh(new TunnelSocket(ws), secret),
+      open: (ws, socket) => void this.#runFresh(new TunnelSocket(ws), socket, secret),
       cancel: () => {
         this.#starting = false;
         this.#armIdleExit();
@@ -172,13 +176,13 @@ export class Worker {
     const refusal = machine.reserve();
     if (refusal !== undefined) return refusal;
     return once({
-      open: (ws) => machine.serve(new TunnelSocket(ws), request.resumeToken!),
+      open: (ws, socket) => void handOff(ws, socket).then(() => machine.serve(socket, request.resumeToken!)),
       cancel: () => machine.release(),
     });
   }
 
-  /** A fresh attach after its upgrade: handshake, start the machine, hold it, serve the tunnel. */
-  async #runFresh(tunnel: TunnelSocket, secret: string): Promise<void> {
+  /** A fresh attach after its upgrade: handshake, start the machine, hold it, hand it the tunnel. */
+  async #runFresh(tunnel: TunnelSocket, socket: Socket, secret: string): Promise<void> {
     const id = `m-${randomBytes(12).toString("base64url")}`;
     const resumeToken = newResumeToken();
     let proc: MachineProcess | undefined;
@@ -191,16 +195,14 @@ export class Worker {
       const machineHome = home;
       void proc.exited.then(() => machineHome.remove());
       this.#startingProcess = proc;
-      const addr = await untilClosed(proc.listening(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
-      const machineSocket = await untilClosed(dialMachine(addr, secret, this.#options.handshakeTimeoutMs), tunnel, "the machine was reached");
+      await untilClosed(proc.ready(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
       const machine = new HeldMachine({
         id,
         resumeToken,
         secret,
         process: proc,
-        machineSocket,
         log: this.#log,
-        onEnded: (exit, told) => this.#machineEnded(exit, told),
+        onEnded: (_exit, told) => this.#machineEnded(told),
         onReleased: () => {
           // The driver is done with the machine: no one will come back for news of its end.
           this.#released = true;
@@ -211,7 +213,8 @@ export class Worker {
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
-      machine.serve(tunnel);
+      await handOff(tunnel.ws, socket);
+      await machine.serve(socket);
     } catch (err) {
       const failure = toBigmachineError(err);
       this.#log(`bigmachine worker: attach failed: ${failure.message}`);
@@ -236,7 +239,7 @@ export class Worker {
     this.#idleTimer.unref?.();
   }
 
-  #machineEnded(_exit: MachineExit, told: boolean): void {
+  #machineEnded(told: boolean): void {
     this.#endReported = true;
     if (told || this.#stopping || this.#released) return this.#finish();
     // No driver heard it: answer resumes with 410 for a while, so a driver coming back learns how it ended.
@@ -253,43 +256,25 @@ export class Worker {
   }
 }
 
-/** Opens a WebSocket to the machine's attach route on loopback, carrying the session secret. */
-function dialMachine(addr: string, secret: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(`ws://${addr}${ATTACH_PATH}`, {
-      headers: { [SECRET_HEADER]: secret },
-      perMessageDeflate: false,
-      maxPayload: WS_MAX_PAYLOAD_BYTES,
-      handshakeTimeout: timeoutMs,
-      // Masking guards shared proxies from forged requests; this connection never leaves the
-      // instance's loopback, and an all-zero mask lets both ends skip XOR-ing every byte.
-      generateMask: (mask: Buffer) => void mask.fill(0),
-    });
-    const fail = (message: string, cause?: unknown) => {
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
-      reject(errorOf("net", `could not connect to the machine at ${addr}: ${message}`, { cause }));
-    };
-    ws.once("open", () => {
-      ws.removeAllListeners();
-      // Errors from here on end in a close, which the holder handles.
-      ws.on("error", () => {});
-      resolve(ws);
-    });
-    ws.once("error", (err) => fail(err.message, err));
-    ws.once("unexpected-response", (_req, res) => fail(`HTTP ${res.statusCode}`));
-  });
+/**
+ * Readies an upgraded connection to be handed to the machine once the worker's WebSocket on it is done
+ * with it: what the worker wrote must be out. (The driver sends nothing until the machine's `ready`,
+ * so nothing is read in between; once sent, the connection is gone from this process.)
+ */
+async function handOff(ws: WebSocket, socket: Socket): Promise<void> {
+  ws.removeAllListeners();
+  ws.on("error", () => {});
+  if (socket.writableLength > 0) await eventOnce(socket, "drain");
 }
 
 /** Makes an admission's two outcomes mutually exclusive and final. */
 function once(admission: Admission): Admission {
   let settled = false;
   return {
-    open: (ws) => {
+    open: (ws, socket) => {
       if (settled) return void ws.terminate();
       settled = true;
-      admission.open(ws);
+      admission.open(ws, socket);
     },
     cancel: () => {
       if (settled) return;

@@ -186,9 +186,9 @@ describe("resume", () => {
     const resumed = await resume(tw.served.url, { ...creds, machineId, resumeToken });
     expect(resumed.ready).toMatchObject({ machineId, pid: attached.ready.pid });
     expect(resumed.ready.resumeToken).not.toBe(resumeToken);
-    // The same link goes on over the new tunnel, and so does the worker's one connection to the machine.
-    const info = JSON.parse(await frames(resumed.link, first.session).roundTrip("info")) as { connections: number };
-    expect(info.connections).toBe(1);
+    // The same link goes on over the new tunnel, which the machine took as it took the first.
+    const info = JSON.parse(await frames(resumed.link, first.session).roundTrip("info")) as { tunnels: number };
+    expect(info.tunnels).toBe(2);
 
     // Once the machine has ended with no tunnel open, a resume is told so, for good.
     first.session.detach("leaving");

@@ -1,9 +1,10 @@
 /**
  * The worker's attach route on a real loopback listener: every refusal status, the fresh attach's
- * handshake and its failures (after each of which the worker serves the next attach), frames piped
- * through the machine's resumable link, resumes (frames continue across tunnels; tokens rotate), and
- * how the machine's end, or the driver's release of it, reaches the tunnel and finishes the worker. The machine is
- * the echo fixture, bundled and shipped as a driver's program is.
+ * handshake and its failures (after each of which the worker serves the next attach), tunnels handed
+ * to the machine process, which carries its resumable link over them, resumes (frames continue across
+ * tunnels; tokens rotate), and how the machine's end, or the driver's release of it, reaches the
+ * tunnel and finishes the worker. The machine is the echo fixture, bundled and shipped as a driver's
+ * program is.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isFatal, ResumableLink } from "../../src/core.ts";
@@ -93,7 +94,8 @@ interface MachineInfo {
   pid: number;
   args: string[];
   env: Record<string, string | null>;
-  connections: number;
+  /** Tunnels the machine took so far. */
+  tunnels: number;
 }
 
 async function info(driver: DriverEnd): Promise<MachineInfo> {
@@ -301,10 +303,10 @@ describe("a fresh attach", () => {
 });
 
 describe("a resume", () => {
-  it("is refused with a wrong token or secret, or while a tunnel is open, and continues the link over the same connection to the machine", async () => {
+  it("is refused with a wrong token or secret, or while a tunnel is open, and continues the link in the same machine process", async () => {
     const tw = await newWorker();
     const { tunnel, hello, secret, driver } = await startMachine(tw);
-    expect((await info(driver)).connections).toBe(1);
+    expect((await info(driver)).tunnels).toBe(1);
 
     expect(await refused(tw, resumeHeaders(tw, secret, hello.machineId, "wrong-token"), ATTACH_STATUS.unauthorized)).toMatch(/wrong resume token/);
     await refused(tw, resumeHeaders(tw, newSecret(), hello.machineId, hello.resumeToken), ATTACH_STATUS.unauthorized);
@@ -318,9 +320,9 @@ describe("a resume", () => {
     expect(ready.machineId).toBe(hello.machineId);
     expect(ready.resumeToken).not.toBe(hello.resumeToken);
     await driver.carry(next, hello.machineId);
-    // The worker's connection to the machine outlived the tunnel.
+    // The machine took the new tunnel itself, and its link outlived the first.
     const machine = await info(driver);
-    expect(machine.connections).toBe(1);
+    expect(machine.tunnels).toBe(2);
     expect(machine.pid).toBe(ready.pid);
   });
 

@@ -1,25 +1,24 @@
 /**
  * @module
- * The Cloud Run System as a machine sees it: the program a worker runs for a driver. It serves the
- * machine's endpoint on loopback for the worker, which holds the machine's end of the driver's
- * resumable link and dials in once; it tells the worker its address over their IPC channel and ends
- * itself when that channel closes (the worker is gone).
+ * The Cloud Run System as a machine sees it: the program a worker runs for a driver. The worker hands
+ * it each tunnel's connection over their IPC channel, and the machine holds its end of the driver's
+ * resumable link itself (`machine-tunnels.ts`); it ends itself when that channel closes (the worker
+ * is gone).
  *
- * The link from the worker is the machine's way to its driver. Machines of a Cloud Run service cannot
+ * The link is the machine's way to its driver. Machines of a Cloud Run service cannot
  * dial each other (an instance has no address another can reach), so a machine that dials another
  * machine's address asks its driver to relay the link (`Driver.relay`), and the driver calls the other
  * machine's `Supervisor.acceptLink` over its own tunnel.
  *
  * This module loads no Google client: machines never call Google APIs on bigmachine's behalf.
  */
+import { Socket } from "node:net";
 import os from "node:os";
 import {
   errorOf,
   exitWithProcessGroup,
   keepaliveFromEnv,
   killOwnProcessGroup,
-  listen,
-  secretAuthorizer,
   streamLink,
   type HttpClient,
   type KeepaliveConfig,
@@ -33,7 +32,8 @@ import {
   type System,
 } from "../../core.ts";
 import { cloudRunTimings } from "./keepalive.ts";
-import { machineListening } from "./machine-ipc.ts";
+import { MACHINE_READY, tunnelHandoverOf } from "./machine-ipc.ts";
+import { MachineTunnels } from "./machine-tunnels.ts";
 
 /** The exit code of a machine whose worker went away. */
 export const WORKER_GONE_EXIT_CODE = 3;
@@ -47,31 +47,35 @@ function notSupported(what: string): never {
 /** The machine side of the Cloud Run System. */
 export class CloudRunMachineSystem implements System {
   readonly name = "cloudrun";
-  #secret: string | undefined;
   #driver: RpcPeer | undefined;
   #driverWaiters: ((peer: RpcPeer) => void)[] = [];
   #client: HttpClient | undefined;
 
-  /** Takes the session secret. Only machine processes use this side. */
+  /** Only machine processes use this side. */
   async init(session: SessionInfo): Promise<void> {
     if (session.role !== "machine") throw errorOf("precondition", "the Cloud Run machine side serves machines only", { severity: "fatal" });
-    this.#secret = session.secret;
   }
 
-  /** Serves `endpoint` on loopback for the worker, reports the address, and never resolves. */
+  /** Serves `endpoint` on the tunnels the worker hands over, tells the worker it can, and never resolves. */
   async main(endpoint: RpcEndpoint): Promise<never> {
     const send = process.send?.bind(process);
     if (!send || !process.connected) {
-      throw errorOf("precondition", "a Cloud Run machine must be started by the worker (it has no IPC channel to report its address on)", { severity: "fatal" });
+      throw errorOf("precondition", "a Cloud Run machine must be started by the worker (it has no IPC channel to take tunnels on)", { severity: "fatal" });
     }
     // The worker is gone: end this machine and what it started (the worker made it a group leader).
     process.once("disconnect", () => killOwnProcessGroup(WORKER_GONE_EXIT_CODE));
-    // The worker's link (its one upgrade, with the session secret) is the way to the driver.
-    const served = { app: endpoint.app, dispatcher: endpoint.dispatcher, authorize: secretAuthorizer(this.#secret!), accept: (link: Link) => this.#acceptDriver(endpoint, link) };
-    const listener = await listen(served, { host: "127.0.0.1", port: 0 });
+    const tunnels = new MachineTunnels({ report: (report) => void (process.connected && send(report)) });
+    tunnels.sayExitOnEnd();
+    this.#setDriver(endpoint.accept(tunnels.link));
+    process.on("message", (message: unknown, handle: unknown) => {
+      const handover = tunnelHandoverOf(message);
+      if (handover === undefined) return;
+      if (handle instanceof Socket) tunnels.serve(handover, handle);
+      else process.stderr.write(`bigmachine: the worker handed over tunnel ${handover.tunnel} without its connection\n`);
+    });
     await new Promise<void>((resolve, reject) => {
-      send(machineListening(listener.addr), undefined, undefined, (err: Error | null) =>
-        err ? reject(errorOf("net", `could not report the machine's address to the worker: ${err.message}`, { cause: err, severity: "fatal" })) : resolve(),
+      send(MACHINE_READY, undefined, undefined, (err: Error | null) =>
+        err ? reject(errorOf("net", `could not tell the worker the machine is ready: ${err.message}`, { cause: err, severity: "fatal" })) : resolve(),
       );
     });
     return new Promise<never>(() => {});
@@ -123,14 +127,12 @@ export class CloudRunMachineSystem implements System {
     process.stderr.write(`bigmachine: keepalives to ${machine.addr} failed: ${err.message}\n`);
   }
 
-  /** Serves the worker's link, which is the way to the driver: the newest one is. */
-  #acceptDriver(endpoint: RpcEndpoint, link: Link): RpcPeer {
-    const peer = endpoint.accept(link);
+  /** The peer served on the driver's link. */
+  #setDriver(peer: RpcPeer): void {
     this.#driver = peer;
     const waiters = this.#driverWaiters;
     this.#driverWaiters = [];
     for (const wake of waiters) wake(peer);
-    return peer;
   }
 
   #driverPeer(): Promise<RpcPeer> {

@@ -170,9 +170,13 @@ export class TunnelSocket {
     for (const message of queued) this.#deliver(receivers, message);
   }
 
-  /** Sends a control message; dropped when the socket is not open (its close is reported instead). */
-  sendControl(message: ControlMessage): void {
-    if (this.open) this.ws.send(encodeControl(message));
+  /**
+   * Sends a control message; dropped when the socket is not open (its close is reported instead).
+   * `done` runs once it has been written out, or at once when it was dropped.
+   */
+  sendControl(message: ControlMessage, done?: (err?: Error) => void): void {
+    if (this.open) this.ws.send(encodeControl(message), done);
+    else done?.(errorOf("net", "the tunnel is closed"));
   }
 
   /** Sends one binary message; `done` runs once it has been written out (or failed). */

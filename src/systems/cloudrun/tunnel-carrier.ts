@@ -1,11 +1,11 @@
 /**
  * @module
- * The worker's end of an attach tunnel, once its handshake is done, as the carrier of the machine's
+ * The machine's end of an attach tunnel, once its handshake is done, as the carrier of the machine's
  * resumable link: binary messages are the link's frames. The driver sends no text once frames flow,
- * so a text message is handed to `onText` (the holder refuses it and closes the tunnel).
+ * so a text message is handed to `onText` (the machine refuses it and closes the tunnel).
  */
-import { coalesceWrites, type Link } from "../src/core.ts";
-import type { TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
+import { coalesceWrites, type Link } from "../../core.ts";
+import type { TunnelSocket } from "./tunnel-socket.ts";
 
 /** Close codes by which a side closed on purpose rather than the tunnel failing. */
 const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
