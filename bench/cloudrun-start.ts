@@ -24,7 +24,7 @@ export interface StartPhases {
   handshake: number;
   /** From the machine's process start until its program had loaded (node and the bundle). */
   programLoad: number;
-  /** From the program loaded until the worker held the machine: serve, report the address, the worker's loopback dial. */
+  /** From the program loaded until the worker held the machine: the machine side starts and says it can take tunnels. */
   programServe: number;
   /** From the worker holding the machine until the driver saw it running: `ready`, the link, a keepalive, installing the service. */
   toRunning: number;
@@ -35,7 +35,7 @@ export const PHASES: { key: keyof StartPhases; label: string }[] = [
   { key: "coldStart", label: "instance cold start: worker process to listening" },
   { key: "handshake", label: "readiness probe, placement, upgrade, hello, program shipped" },
   { key: "programLoad", label: "machine process start and program load" },
-  { key: "programServe", label: "program serves, reports its address, worker dials it" },
+  { key: "programServe", label: "program ready for tunnels, worker holds it" },
   { key: "toRunning", label: "ready, link, keepalive and service install until running" },
 ];
 

@@ -6,6 +6,7 @@
  * tunnel and finishes the worker. The machine is the echo fixture, bundled and shipped as a driver's
  * program is.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isFatal, ResumableLink } from "../../src/core.ts";
 import { ATTACH_HEADERS, ATTACH_PATH, ATTACH_STATUS, type ControlMessage } from "../../src/systems/cloudrun/attach-protocol.ts";
@@ -141,6 +142,40 @@ async function resumed(tw: TestWorker, secret: string, machineId: string, token:
     return tunnel !== undefined;
   });
   return tunnel!;
+}
+
+/** Inodes of the established TCP connections whose local end is `port` on this host (the server's side). */
+function establishedTo(port: number): string[] {
+  const inodes: string[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const localPort = parseInt(fields[1].split(":").pop()!, 16);
+      if (localPort === port && fields[3] === "01") inodes.push(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+/** Inodes of the sockets process `pid` has open. */
+function socketInodesOf(pid: number): string[] {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir)
+    .map((fd) => {
+      try {
+        return readlinkSync(`${dir}/${fd}`);
+      } catch {
+        return "";
+      }
+    })
+    .flatMap((target) => /^socket:\[(\d+)\]$/.exec(target)?.[1] ?? []);
 }
 
 function resumeHeaders(tw: TestWorker, secret: string, machineId: string, resumeToken: string) {
@@ -302,6 +337,30 @@ describe("a fresh attach", () => {
   });
 });
 
+describe("the tunnel's connection", () => {
+  it("is held by the machine process, not the worker, once the machine is ready, and again after a resume", async () => {
+    const tw = await newWorker();
+    const { tunnel, hello, ready, secret, driver } = await startMachine(tw);
+    expect(await driver.roundTrip("first")).toBe("first");
+    const first = establishedTo(tw.served.port);
+    expect(first).toHaveLength(1);
+    expect(socketInodesOf(ready.pid)).toContain(first[0]);
+    expect(socketInodesOf(process.pid)).not.toContain(first[0]);
+
+    tunnel.close();
+    await waitUntil("the worker sees the tunnel close", () => !tw.worker.attached);
+    const next = await resumed(tw, secret, hello.machineId, hello.resumeToken);
+    await nextControl(next, "ready");
+    await driver.carry(next, hello.machineId);
+    expect(await driver.roundTrip("second")).toBe("second");
+    const second = establishedTo(tw.served.port);
+    expect(second).toHaveLength(1);
+    expect(second[0]).not.toBe(first[0]);
+    expect(socketInodesOf(ready.pid)).toContain(second[0]);
+    expect(socketInodesOf(process.pid)).not.toContain(second[0]);
+  });
+});
+
 describe("a resume", () => {
   it("is refused with a wrong token or secret, or while a tunnel is open, and continues the link in the same machine process", async () => {
     const tw = await newWorker();
@@ -404,6 +463,18 @@ describe("the machine's end", () => {
     await waitUntil("the worker finishes", () => tw.finishedCount() === 1);
     expect(processAlive(ready.pid)).toBe(false);
     expect(tw.worker.phase).toBe("finished");
+  });
+
+  it("killed outright with a tunnel open, drops the tunnel, and a resume is told how it ended (410)", async () => {
+    const tw = await newWorker({ endedLingerMs: 60_000 });
+    const { tunnel, hello, ready, secret } = await startMachine(tw, {}, new DriverEnd(false));
+    process.kill(ready.pid, "SIGKILL");
+    // The machine held the tunnel's connection: it closes with the process, with nothing said on it.
+    const close = await tunnel.closed;
+    expect(close.code).toBe(1006);
+    await waitUntil("the worker sees the end", () => tw.worker.phase === "ended");
+    expect(await refused(tw, resumeHeaders(tw, secret, hello.machineId, hello.resumeToken), ATTACH_STATUS.ended)).toMatch(/was killed by SIGKILL/);
+    expect(tw.finishedCount()).toBe(0);
   });
 
   it("comes when the driver releases the machine: it is stopped and the worker finishes", async () => {

@@ -13,12 +13,13 @@
  * 3. After the upgrade, text messages are control messages ({@link ControlMessage}, JSON) and binary
  *    messages are frames (or, once, the program being shipped). A fresh attach starts with the
  *    worker's `hello`; the driver answers with `exec` (followed by the program as one binary message
- *    when the hello did not list its digest); the worker answers `ready` once the machine serves. A
- *    resume gets `ready` at once. `exit` tells the driver how the machine's process ended, just before
- *    the worker closes the tunnel; `failed` reports why a start could not complete.
+ *    when the hello did not list its digest); `ready` comes once the machine can take the tunnel. A
+ *    resume gets `ready` at once. `ready` and everything after it come from the machine process, to
+ *    which the worker hands the tunnel's connection. `exit` tells the driver how the machine's process
+ *    ended, as it ends; `failed` reports why a start could not complete.
  * 4. After `ready`, the binary messages are the frames of one resumable link (`src/rpc/resumable-link.ts`)
- *    between the driver and the worker, which holds the machine's end: the tunnel is its carrier, and
- *    a resume over a new tunnel continues it where it stopped.
+ *    between the driver and the machine process, which holds the other end: the tunnel is its carrier,
+ *    and a resume over a new tunnel continues it where it stopped.
  * 5. Every `ready` carries the resume token for the next resume. On a resume it is a fresh one: the
  *    old token stays valid only until the driver's first frame on the new tunnel shows it has the new
  *    one, so a captured token cannot be replayed after that, while a tunnel lost before `ready`
