@@ -1,7 +1,8 @@
 /**
  * The container of the Cloud Run benchmark's plain HTTP service: a stateless function as a request
  * executor would deploy it. It answers every POST with the request's body (JSON in, the same JSON out)
- * on 127.0.0.1:$PORT, with keep-alive, and exits on SIGTERM as a container does.
+ * on 0.0.0.0:$PORT (Cloud Run's contract, which the emulators hold containers to), with keep-alive,
+ * and exits on SIGTERM as a container does.
  */
 import { createServer } from "node:http";
 
@@ -15,7 +16,7 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 8080), "127.0.0.1");
+server.listen(Number(process.env.PORT ?? 8080), "0.0.0.0");
 // A container outlives nothing: if the emulators' process is gone without stopping it, exit.
 const parent = process.ppid;
 setInterval(() => {
