@@ -16,7 +16,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { v2 } from "@google-cloud/run";
-import { startEmulatedCloudRun, workerImageCommand } from "../src/systems/cloudrun/emulated.ts";
+import { startEmulatedCloudRun, workerImageMapping } from "../src/systems/cloudrun/emulated.ts";
 import { isWorkerImage } from "../src/systems/cloudrun/service-spec.ts";
 import { ECHO_IMAGE, ECHO_SERVICE, type EmulatorsReady, type EmulatorsReply, type EmulatorsRequest, type InstanceLine } from "./cloudrun-shared.ts";
 
@@ -29,11 +29,12 @@ async function main(): Promise<void> {
   const storeRoot = process.argv[2];
   if (!storeRoot || !process.send) throw new Error("usage: run by bench/cloudrun.ts with a folder for the instances' program stores");
   const send = process.send.bind(process);
-  const worker = await workerImageCommand();
+  // The image's own environment comes too: the worker listens on every interface, as Cloud Run requires.
+  const worker = await workerImageMapping();
   const echoServer = fileURLToPath(new URL("./http-echo-server.mjs", import.meta.url));
   const emulated = await startEmulatedCloudRun({
     images: { [ECHO_IMAGE]: [process.execPath, echoServer] },
-    resolveImage: (image) => (isWorkerImage(image) ? withOwnProgramStore(storeRoot, worker) : undefined),
+    resolveImage: (image) => (isWorkerImage(image) ? { command: withOwnProgramStore(storeRoot, worker.command), env: worker.env } : undefined),
   });
   const { emulators } = emulated;
   let closing: Promise<void> | undefined;
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
       send({ id: request.id, ok: false, error: (err as Error).message } satisfies EmulatorsReply);
     }
   });
-  send({ type: "ready", env: emulators.env(), workerArgv: worker, echoUrl: echo.uri, echoInstancePort: echoInstance.port } satisfies EmulatorsReady);
+  send({ type: "ready", env: emulators.env(), workerArgv: worker.command, echoUrl: echo.uri, echoInstancePort: echoInstance.port } satisfies EmulatorsReady);
 }
 
 await main();

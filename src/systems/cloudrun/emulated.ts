@@ -40,7 +40,7 @@ export function workerImageCommand(): Promise<string[]> {
  * The worker image as the emulators run it: the bundled worker under plain node, with the image's own
  * environment (`worker/Dockerfile`'s ENV: listen on every interface, as Cloud Run's contract asks).
  */
-export async function workerImageMapping(): Promise<ImageMapping> {
+export async function workerImageMapping(): Promise<{ command: string[]; env: Record<string, string> }> {
   return { command: await workerImageCommand(), env: { NODE_ENV: "production", BIGMACHINE_WORKER_HOST: "0.0.0.0" } };
 }
 
