@@ -153,7 +153,10 @@ export function proxyUpgrade(
   options: { req: http.IncomingMessage; client: net.Socket; head: Buffer; lease: Lease; cookie: string | undefined } & ProxyLimits,
 ): void {
   const { req, client, head, lease, cookie } = options;
-  const upstream = net.connect(lease.instance.port, lease.instance.host);
+  const upstream = net.connect({ port: lease.instance.port, host: lease.instance.host, noDelay: true });
+  // Frames go on as they come, as through Google's front end: without this, Nagle's algorithm holds
+  // small writes behind unacknowledged ones, and many small calls in flight stall on delayed ACKs.
+  client.setNoDelay(true);
   track(lease, client);
   track(lease, upstream);
   // Cloud Run counts a WebSocket as one request: its whole life is bounded by the request timeout.
