@@ -17,22 +17,27 @@ export interface MachineUser {
   gid: number;
 }
 
-/** A machine's folder and the program file in it. */
-export interface MachineHome {
+/** A machine's folder, before its program is placed in it. */
+export interface MachineFolder {
   dir: string;
-  program: string;
+  /** Copies `programPath` into the folder, owned by the machine's user; resolves with the copy's path. */
+  place(programPath: string): Promise<string>;
   /** Removes the folder and everything in it. */
   remove(): Promise<void>;
 }
 
-/** Makes a fresh folder for a machine, owned by `user` when given, with a copy of `programPath` in it. */
-export async function makeMachineHome(programPath: string, user?: MachineUser, parent = tmpdir()): Promise<MachineHome> {
+/** Makes a fresh, empty folder for a machine, owned by `user` when given. */
+export async function makeMachineFolder(user?: MachineUser, parent = tmpdir()): Promise<MachineFolder> {
   const dir = await mkdtemp(path.join(parent, "bigmachine-machine-"));
-  const program = path.join(dir, "program.mjs");
-  await copyFile(programPath, program);
-  if (user !== undefined) {
-    await chown(program, user.uid, user.gid);
-    await chown(dir, user.uid, user.gid);
-  }
-  return { dir, program, remove: () => rm(dir, { recursive: true, force: true }) };
+  if (user !== undefined) await chown(dir, user.uid, user.gid);
+  return {
+    dir,
+    place: async (programPath) => {
+      const program = path.join(dir, "program.mjs");
+      await copyFile(programPath, program);
+      if (user !== undefined) await chown(program, user.uid, user.gid);
+      return program;
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
 }

@@ -1,13 +1,13 @@
 /**
  * @module
- * The machine as the worker runs it: the shipped program, forked as a machine of the Cloud Run System's
+ * The machine as the worker runs it: the shipped program, run as a machine of the Cloud Run System's
  * machine side (`src/systems/cloudrun/machine-system.ts`). It gets an IPC channel, on which it says
  * when it can take tunnels, takes each tunnel's connection and reports on them, and which is also its
  * lifeline (it ends itself when the worker goes). It runs
  * in a process group of its own, so stopping it also ends whatever it started. Its output goes to the
  * worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { errorOf, MACHINE_ENV, nodeOptionsWithoutDebugger, offerSessionSecret, signalProcessGroup } from "../src/core.ts";
 import { DEPLOYMENT_KEY_ENV } from "../src/systems/cloudrun/attach-protocol.ts";
@@ -20,8 +20,18 @@ export interface MachineExit {
   signal: string | null;
 }
 
-/** Options for {@link MachineProcess.start}. */
-export interface MachineProcessOptions {
+/** Where and as whom a machine process runs: fixed when the process starts. */
+export interface MachinePlace {
+  /** The worker's environment, which the machine inherits (less the worker's own settings). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** The machine's own folder: its working directory, HOME and TMPDIR. */
+  home?: string;
+  /** The user the machine runs as; default the worker's. */
+  user?: MachineUser;
+}
+
+/** What a machine process runs. */
+export interface MachineProgram {
   /** The program file. */
   programPath: string;
   /** `process.argv.slice(2)` of the machine. */
@@ -30,12 +40,36 @@ export interface MachineProcessOptions {
   env: Record<string, string>;
   /** The session secret the machine requires on every call. */
   secret: string;
-  /** The worker's environment, which the machine inherits (less the worker's own settings). */
-  baseEnv?: NodeJS.ProcessEnv;
-  /** The machine's own folder: its HOME and TMPDIR. */
-  home?: string;
-  /** The user the machine runs as; default the worker's. */
-  user?: MachineUser;
+}
+
+/** Options for {@link MachineProcess.start}. */
+export type MachineProcessOptions = MachinePlace & MachineProgram;
+
+/**
+ * What a spare process runs until it is given its program: it waits on the IPC channel, then sets the
+ * driver's environment and arguments and loads the program, as node would have at start. Until then,
+ * losing the worker ends it.
+ */
+const SPARE_SCRIPT = `
+const onDisconnect = () => process.exit(3);
+const onMessage = (message) => {
+  if (message === null || typeof message !== "object" || message.type !== "bigmachine:run") return;
+  process.off("message", onMessage);
+  process.off("disconnect", onDisconnect);
+  Object.assign(process.env, message.env);
+  process.argv = [process.argv[0], message.program, ...message.args];
+  import(require("node:url").pathToFileURL(message.program).href);
+};
+process.on("message", onMessage);
+process.on("disconnect", onDisconnect);
+`;
+
+/**
+ * Whether a spare process can run a program with the driver's `env`: variables that node reads as it
+ * starts (`NODE_OPTIONS` and the like) would not apply in a process already started.
+ */
+export function spareCanRun(env: Record<string, string>): boolean {
+  return !Object.keys(env).some((name) => name.startsWith("NODE_") || name.startsWith("UV_"));
 }
 
 /** Variables of the worker's environment that are the worker's business only. */
@@ -53,13 +87,12 @@ export function machineEnv(options: Pick<MachineProcessOptions, "env" | "baseEnv
     env.HOME = options.home;
     env.TMPDIR = options.home;
   }
-  return {
-    ...env,
-    ...options.env,
-    // Last, so nothing the driver sends can make the process anything but a machine of this session.
-    [MACHINE_ENV.mode]: "machine",
-    [MACHINE_ENV.system]: "cloudrun",
-  };
+  return { ...env, ...driverEnv(options.env) };
+}
+
+/** The driver's additions, then machine mode: last, so nothing the driver sends can make the process anything but a machine of this session. */
+function driverEnv(env: Record<string, string>): Record<string, string> {
+  return { ...env, [MACHINE_ENV.mode]: "machine", [MACHINE_ENV.system]: "cloudrun" };
 }
 
 /** A running machine process. */
@@ -68,22 +101,12 @@ export class MachineProcess {
   /** Resolves, never rejects, once the process has exited (or could not be spawned). */
   readonly exited: Promise<MachineExit>;
   #exit: MachineExit | undefined;
+  /** True for a spare that has not been given its program yet. */
+  #spare: boolean;
 
-  private constructor(options: MachineProcessOptions) {
-    this.#child = fork(options.programPath, options.args, {
-      // The worker may itself run under a loader (tsx in tests); the shipped program is plain ESM,
-      // with an inline source map that names the driver's files in stack traces.
-      execArgv: ["--enable-source-maps"],
-      env: machineEnv(options),
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      serialization: "json",
-      // A group of its own: stopping the machine ends what its services started too.
-      detached: true,
-      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
-      ...(options.home ? { cwd: options.home } : {}),
-    });
-    // The secret goes over the IPC channel when the machine asks, never in its environment.
-    offerSessionSecret(this.#child, options.secret);
+  private constructor(child: ChildProcess, spare: boolean) {
+    this.#child = child;
+    this.#spare = spare;
     this.exited = new Promise<MachineExit>((resolve) => {
       this.#child.once("exit", (code, signal) => {
         this.#exit = { code, signal };
@@ -103,7 +126,39 @@ export class MachineProcess {
 
   /** Forks the program as a machine. */
   static start(options: MachineProcessOptions): MachineProcess {
-    return new MachineProcess(options);
+    const child = fork(options.programPath, options.args, { ...spawnOptions(options), execArgv: MACHINE_EXEC_ARGV, env: machineEnv(options) });
+    const machine = new MachineProcess(child, false);
+    // The secret goes over the IPC channel when the machine asks, never in its environment.
+    offerSessionSecret(child, options.secret);
+    return machine;
+  }
+
+  /**
+   * Starts a spare: node, as the machine's user in its folder, waiting for its program, so that node's
+   * own start is over when a program comes ({@link run}). Stop it when no program comes.
+   */
+  static boot(place: MachinePlace): MachineProcess {
+    const child = spawn(process.execPath, [...MACHINE_EXEC_ARGV, "-e", SPARE_SCRIPT], { ...spawnOptions(place), env: machineEnv({ ...place, env: {} }) });
+    return new MachineProcess(child, true);
+  }
+
+  /** Whether this is a spare still waiting for its program. */
+  get spare(): boolean {
+    return this.#spare && this.#exit === undefined;
+  }
+
+  /**
+   * Gives a spare its program (which must be in the spare's folder, readable by its user). Check
+   * {@link spareCanRun} for the driver's environment first.
+   */
+  run(program: MachineProgram): void {
+    if (!this.#spare) throw errorOf("precondition", "only a spare machine process is given a program", { severity: "fatal" });
+    this.#spare = false;
+    offerSessionSecret(this.#child, program.secret);
+    this.#child.send({ type: "bigmachine:run", program: program.programPath, args: program.args, env: driverEnv(program.env) }, (err: Error | null) => {
+      // A spare that is gone cannot take it; its exit is reported as any machine's.
+      if (err) this.kill("SIGKILL");
+    });
   }
 
   get pid(): number {
@@ -184,6 +239,24 @@ export class MachineProcess {
     clearTimeout(timer);
     return exit;
   }
+}
+
+/**
+ * The worker may itself run under a loader (tsx in tests); the shipped program is plain ESM, with an
+ * inline source map that names the driver's files in stack traces.
+ */
+const MACHINE_EXEC_ARGV = ["--enable-source-maps"];
+
+/** How a machine process is spawned, whichever way. */
+function spawnOptions(place: MachinePlace) {
+  return {
+    stdio: ["ignore", "inherit", "inherit", "ipc"] as ("ignore" | "inherit" | "ipc")[],
+    serialization: "json" as const,
+    // A group of its own: stopping the machine ends what its services started too.
+    detached: true,
+    ...(place.user ? { uid: place.user.uid, gid: place.user.gid } : {}),
+    ...(place.home ? { cwd: place.home } : {}),
+  };
 }
 
 /** "exited with code 1", "was killed by SIGKILL". */

@@ -25,8 +25,8 @@ import {
 import { closedError, TunnelSocket } from "../src/systems/cloudrun/tunnel-socket.ts";
 import { runHandshake, type ProgramCache } from "./handshake.ts";
 import { HeldMachine, type Refusal } from "./held-machine.ts";
-import { makeMachineHome, type MachineHome, type MachineUser } from "./machine-home.ts";
-import { MachineProcess } from "./machine-process.ts";
+import { makeMachineFolder, type MachineFolder, type MachineUser } from "./machine-home.ts";
+import { MachineProcess, spareCanRun } from "./machine-process.ts";
 
 export type { Refusal } from "./held-machine.ts";
 
@@ -70,8 +70,19 @@ export interface WorkerOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** The user machines run as (the worker must be root); default the worker's own. */
   machineUser?: MachineUser;
+  /**
+   * Boot a spare machine process (node, waiting for its program) as the worker starts, so that a
+   * fresh attach's machine need not wait for node to start. Default true.
+   */
+  spare?: boolean;
   /** Where diagnostics go; default standard error. */
   log?: (line: string) => void;
+}
+
+/** A spare machine process and its folder. */
+interface Spare {
+  proc: MachineProcess;
+  folder: MachineFolder;
 }
 
 /** What the worker is doing, for diagnostics and tests. */
@@ -94,13 +105,22 @@ export class Worker {
   /** Set once the held machine's process has ended. */
   #endReported = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** The spare, until a fresh attach takes it. */
+  #spare: Promise<Spare | undefined> | undefined;
   #markDone!: () => void;
   readonly #done = new Promise<void>((resolve) => (this.#markDone = resolve));
 
   constructor(options: WorkerOptions) {
     this.#options = options;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    if (options.spare ?? true) this.#spare = this.#bootSpare();
     this.#armIdleExit();
+  }
+
+  /** The pid of the spare machine process while one waits for a program; for diagnostics and tests. */
+  async sparePid(): Promise<number | undefined> {
+    const spare = await this.#spare;
+    return spare?.proc.spare ? spare.proc.pid : undefined;
   }
 
   get phase(): WorkerPhase {
@@ -145,6 +165,7 @@ export class Worker {
       await this.#startingProcess.stop(this.#options.stopGraceMs);
     }
     this.#finish();
+    await (await this.#spare)?.proc.exited;
   }
 
   #admitFresh(secret: string): Admission | Refusal {
@@ -186,21 +207,29 @@ export class Worker {
     const id = `m-${randomBytes(12).toString("base64url")}`;
     const resumeToken = newResumeToken();
     let proc: MachineProcess | undefined;
-    let home: MachineHome | undefined;
+    let folder: MachineFolder | undefined;
     try {
       const { exec, programPath } = await runHandshake(tunnel, { machineId: id, resumeToken, instanceId: this.#options.instanceId }, this.#options.programs, this.#options.handshakeTimeoutMs);
       if (this.#stopping) throw errorOf("unavailable", "this instance is shutting down");
-      home = await makeMachineHome(programPath, this.#options.machineUser);
-      proc = MachineProcess.start({ programPath: home.program, args: exec.args, env: exec.env, secret, baseEnv: this.#options.baseEnv, home: home.dir, user: this.#options.machineUser });
-      const machineHome = home;
-      void proc.exited.then(() => machineHome.remove());
-      this.#startingProcess = proc;
-      await untilClosed(proc.ready(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
+      const spare = await this.#takeSpare(exec.env);
+      proc = spare?.proc;
+      folder = spare?.folder ?? (await makeMachineFolder(this.#options.machineUser));
+      const program = { programPath: await folder.place(programPath), args: exec.args, env: exec.env, secret };
+      const machineProcess = spare?.proc ?? MachineProcess.start({ ...program, baseEnv: this.#options.baseEnv, home: folder.dir, user: this.#options.machineUser });
+      proc = machineProcess;
+      if (spare !== undefined) {
+        spare.proc.run(program);
+      } else {
+        const started = folder;
+        void machineProcess.exited.then(() => started.remove());
+      }
+      this.#startingProcess = machineProcess;
+      await untilClosed(machineProcess.ready(this.#options.machineStartupTimeoutMs), tunnel, "the machine started");
       const machine = new HeldMachine({
         id,
         resumeToken,
         secret,
-        process: proc,
+        process: machineProcess,
         log: this.#log,
         onEnded: (_exit, told) => this.#machineEnded(told),
         onReleased: () => {
@@ -212,7 +241,7 @@ export class Worker {
       this.#machine = machine;
       this.#startingProcess = undefined;
       this.#starting = false;
-      this.#log(`bigmachine worker: holding machine ${id} (pid ${proc.pid}, program ${exec.digest})`);
+      this.#log(`bigmachine worker: holding machine ${id} (pid ${machineProcess.pid}, program ${exec.digest})`);
       await handOff(tunnel.ws, socket);
       await machine.serve(socket);
     } catch (err) {
@@ -221,11 +250,37 @@ export class Worker {
       tunnel.sendControl({ type: "failed", kind: failure.kind, message: failure.message });
       tunnel.close(failure.kind === "invalid" ? 1008 : 1011, "attach failed");
       if (proc !== undefined) await proc.stop(this.#options.stopGraceMs);
-      else await home?.remove();
+      else await folder?.remove();
       this.#startingProcess = undefined;
       this.#starting = false;
       this.#armIdleExit();
     }
+  }
+
+  /** Boots the spare in a folder of its own; undefined (and logged) if the folder cannot be made. */
+  async #bootSpare(): Promise<Spare | undefined> {
+    try {
+      const folder = await makeMachineFolder(this.#options.machineUser);
+      if (this.#finished) {
+        await folder.remove();
+        return undefined;
+      }
+      const proc = MachineProcess.boot({ baseEnv: this.#options.baseEnv, home: folder.dir, user: this.#options.machineUser });
+      void proc.exited.then(() => folder.remove());
+      return { proc, folder };
+    } catch (err) {
+      this.#log(`bigmachine worker: no spare machine process: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** The spare, now the caller's, if there is one still waiting and it can run a program with `env`. */
+  async #takeSpare(env: Record<string, string>): Promise<Spare | undefined> {
+    if (this.#spare === undefined || !spareCanRun(env)) return undefined;
+    const spare = await this.#spare;
+    this.#spare = undefined;
+    if (spare === undefined || spare.proc.spare) return spare;
+    return undefined;
   }
 
   /** Finishes the worker after `idleExitMs` unless an attach comes first. */
@@ -251,6 +306,7 @@ export class Worker {
     clearTimeout(this.#idleTimer);
     if (this.#finished) return;
     this.#finished = true;
+    void this.#spare?.then((spare) => spare?.proc.kill("SIGKILL"));
     this.#markDone();
     this.#options.onFinished();
   }

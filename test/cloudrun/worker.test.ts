@@ -218,6 +218,31 @@ describe("the worker refuses before upgrading", () => {
 });
 
 describe("a fresh attach", () => {
+  it("runs its program in the spare process the worker booted ahead, with the driver's arguments and environment", async () => {
+    const tw = await newWorker();
+    const spare = await tw.worker.sparePid();
+    expect(spare).toBeGreaterThan(0);
+    expect(processAlive(spare!)).toBe(true);
+    const { ready, driver } = await startMachine(tw, { args: ["-x"], env: { ECHO_MACHINE_EXTRA: "spare" } });
+    expect(ready.pid).toBe(spare);
+    expect(await tw.worker.sparePid()).toBeUndefined();
+    const machine = await info(driver);
+    expect(machine.args).toEqual(["-x"]);
+    expect(machine.env.ECHO_MACHINE_EXTRA).toBe("spare");
+    expect(machine.env.BIGMACHINE_MODE).toBe("machine");
+  });
+
+  it("starts a process of its own when the driver's environment sets what node reads as it starts, and ends the unused spare with the worker", async () => {
+    const tw = await newWorker();
+    const spare = (await tw.worker.sparePid())!;
+    const { ready, driver } = await startMachine(tw, { env: { NODE_OPTIONS: "--max-old-space-size=200" } });
+    expect(ready.pid).not.toBe(spare);
+    expect((await info(driver)).pid).toBe(ready.pid);
+    expect(processAlive(spare)).toBe(true);
+    await tw.worker.stop();
+    expect(processAlive(spare)).toBe(false);
+  });
+
   it("says hello, takes the shipped program, starts it as a Cloud Run machine and pipes its frames", async () => {
     const tw = await newWorker();
     const { hello, ready, driver } = await startMachine(tw, { args: ["-n", "4"], env: { ECHO_MACHINE_EXTRA: "from the driver", BIGMACHINE_MODE: "driver" } });
