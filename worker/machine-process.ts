@@ -3,9 +3,13 @@
  * The machine as the worker runs it: the shipped program, run as a machine of the Cloud Run System's
  * machine side (`src/systems/cloudrun/machine-system.ts`). It gets an IPC channel, on which it says
  * when it can take tunnels, takes each tunnel's connection and reports on them, and which is also its
- * lifeline (it ends itself when the worker goes). It runs
- * in a process group of its own, so stopping it also ends whatever it started. Its output goes to the
- * worker's own stdout and stderr unchanged, which Cloud Run sends to Cloud Logging.
+ * lifeline (it ends itself when the worker goes). It runs in a process group of its own, so stopping
+ * it also ends whatever it started. Its output goes to the worker's own stdout and stderr unchanged,
+ * which Cloud Run sends to Cloud Logging.
+ *
+ * The process is either forked with the program ({@link MachineProcess.start}) or a *spare* booted
+ * before the program is known ({@link MachineProcess.boot}) and given it later ({@link MachineProcess.run}),
+ * so that node's own start is not on the path of a machine's start.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
