@@ -4,7 +4,7 @@
  * instances, a driver killed outright, wrong credentials, a full service, and Logging's read quota.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -136,10 +136,14 @@ describe("the Cloud Run System under faults", () => {
     const wrong = await rejection(attach(service.uri, { idToken, secret, proof: sessionProof(newDeploymentKey(), secret), program: { digest: `sha256:${"0".repeat(64)}`, code: new Uint8Array() } }));
     expect(wrong.kind).toBe("unauthorized");
     expect(wrong.message).toMatch(/refused by the worker with HTTP 401/);
-    // No instance of the service runs a machine for either attempt.
+    // No instance of the service runs a machine for either attempt: the worker's spare process (node,
+    // waiting in its folder for a program) was never given one.
     const instances = emulated.emulators.serving.instances(service.name);
     expect(instances.length).toBeGreaterThan(0);
-    for (const instance of instances) expect(descendantPids(instance.pid!)).toEqual([]);
+    for (const instance of instances) {
+      const processes = descendantPids(instance.pid!);
+      expect(processes.filter((pid) => existsSync(`/proc/${pid}/cwd/program.mjs`))).toEqual([]);
+    }
   });
 
   it("makes attaches wait while the service is at its instance ceiling, then fails them with a clear error", async () => {
