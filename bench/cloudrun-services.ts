@@ -10,10 +10,8 @@ import { registerService, type Session } from "../src/index.ts";
 /** When this module was evaluated in this process (epoch ms): the program has been loaded and parsed. */
 const LOADED_AT = Date.now();
 
-/** When a machine's process began and when its program had been loaded, both epoch milliseconds. */
+/** When a machine's program had been loaded, epoch milliseconds. */
 export interface ProcessTimes {
-  /** `performance.timeOrigin`: when the process started. */
-  startedAt: number;
   /** When the program's modules had been evaluated (this one among the first). */
   loadedAt: number;
 }
@@ -44,9 +42,9 @@ export class Bench {
     return process.pid;
   }
 
-  /** When this machine's process started and had loaded its program. */
+  /** When this machine had loaded its program. */
   times(): ProcessTimes {
-    return { startedAt: performance.timeOrigin, loadedAt: LOADED_AT };
+    return { loadedAt: LOADED_AT };
   }
 }
 

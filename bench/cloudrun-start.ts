@@ -20,9 +20,9 @@ export interface StartPhases {
   toInstance: number;
   /** The instance's cold start: from its creation until its worker logged that it listens (process start, bundle load, instance id, listen). */
   coldStart: number;
-  /** From the worker listening until the machine's process started: the readiness probe, placement, upgrade, hello, exec and the shipped program. */
+  /** From the worker listening until it gave the machine process its program: the readiness probe, placement, upgrade, hello, exec, the shipped program stored and placed. */
   handshake: number;
-  /** From the machine's process start until its program had loaded (node and the bundle). */
+  /** From then until the program had loaded: the bundle (and node's own start, when the worker's spare process was not used). */
   programLoad: number;
   /** From the program loaded until the worker held the machine: the machine side starts and says it can take tunnels. */
   programServe: number;
@@ -33,8 +33,8 @@ export interface StartPhases {
 export const PHASES: { key: keyof StartPhases; label: string }[] = [
   { key: "toInstance", label: "driver and front end until the instance is created" },
   { key: "coldStart", label: "instance cold start: worker process to listening" },
-  { key: "handshake", label: "readiness probe, placement, upgrade, hello, program shipped" },
-  { key: "programLoad", label: "machine process start and program load" },
+  { key: "handshake", label: "readiness probe, placement, upgrade, hello, program shipped and placed" },
+  { key: "programLoad", label: "program load in the machine process" },
   { key: "programServe", label: "program ready for tunnels, worker holds it" },
   { key: "toRunning", label: "ready, link, keepalive and service install until running" },
 ];
@@ -91,13 +91,14 @@ export async function cloudRunStart(n: number, context: CloudRunStartContext): P
       };
       const created = of(/^Starting new instance/);
       const listening = of(/serving attaches on/);
+      const running = of(/running program/);
       const holding = of(/holding machine/);
       lastListening = Math.max(lastListening, listening);
       const phases: StartPhases = {
         toInstance: created - wall0,
         coldStart: listening - created,
-        handshake: times[i].startedAt - listening,
-        programLoad: times[i].loadedAt - times[i].startedAt,
+        handshake: running - listening,
+        programLoad: times[i].loadedAt - running,
         programServe: holding - times[i].loadedAt,
         toRunning: runningAt[i] - holding,
       };

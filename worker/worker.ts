@@ -217,6 +217,7 @@ export class Worker {
       const program = { programPath: await folder.place(programPath), args: exec.args, env: exec.env, secret };
       const machineProcess = spare?.proc ?? MachineProcess.start({ ...program, baseEnv: this.#options.baseEnv, home: folder.dir, user: this.#options.machineUser });
       proc = machineProcess;
+      this.#log(`bigmachine worker: running program ${exec.digest} in ${spare !== undefined ? "the spare process" : "a new process"} ${machineProcess.pid}`);
       if (spare !== undefined) {
         spare.proc.run(program);
       } else {
