@@ -12,6 +12,8 @@
  * 4. **Request per call**: the same echo as one plain authenticated HTTP request through the same emulated
  *    front end (a small service deployed next to the worker's, an ID token, keep-alive), as stateless
  *    function executors call Cloud Run; and, to show the front end's share, straight to its instance.
+ *    And the floor of any tunnel through that front end: the same bytes echoed over a raw WebSocket
+ *    by the same small service, through the front end and straight to its instance.
  * 5. **Relay**: MB/s of a stream one machine reads from another it dialed by address: relayed through the
  *    driver on Cloud Run, direct between local-system machines.
  *
@@ -29,6 +31,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { GoogleAuth } from "google-auth-library";
+import WebSocket from "ws";
 import { LocalSystem, start, type Machine, type Session } from "../src/index.ts";
 import { bundleProgram } from "../src/ship/bundle.ts";
 import { CloudRunSystem, type CloudRunSystemOptions } from "../src/systems/cloudrun/system.ts";
@@ -176,6 +179,46 @@ function agentEcho(url: string, authorization: string | undefined): Operation & 
   return Object.assign(op, { agent });
 }
 
+/**
+ * A WebSocket to the echo service at `url` and an operation over it: send the small call's bytes,
+ * resolve when they come back. Echoes come back in order, so any number may be in flight. The front
+ * end ends a WebSocket at the service's request timeout (5 minutes), so a closed one is opened again
+ * (not while an echo is measured: each figure lasts a moment).
+ */
+async function wsEcho(url: string, authorization: string | undefined): Promise<{ op: Operation; close(): void }> {
+  const body = Buffer.from(JSON.stringify(PAYLOAD));
+  const waiting: { resolve(): void; reject(err: Error): void }[] = [];
+  const connect = () =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url.replace(/^http/, "ws"), { headers: authorization ? { authorization } : {}, perMessageDeflate: false });
+      ws.once("open", () => resolve(ws));
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`the echo service refused the upgrade with HTTP ${res.statusCode}`)));
+      ws.on("message", (data: Buffer) => {
+        const next = waiting.shift();
+        if (data.byteLength !== body.byteLength) next?.reject(new Error("the echo service answered something else"));
+        else next?.resolve();
+      });
+      ws.on("close", () => {
+        for (const next of waiting.splice(0)) next.reject(new Error("the echo WebSocket closed"));
+      });
+    });
+  let current = connect();
+  await current;
+  const op = async () => {
+    let ws = await current;
+    if (ws.readyState !== WebSocket.OPEN) {
+      if (ws === (await current)) current = connect();
+      ws = await current;
+    }
+    await new Promise<void>((resolve, reject) => {
+      waiting.push({ resolve, reject });
+      ws.send(body, { binary: true });
+    });
+  };
+  return { op, close: () => void current.then((ws) => ws.close(), () => {}) };
+}
+
 function streams(machine: Machine): { download(): Promise<void>; upload(): Promise<void> } {
   const chunk = new Uint8Array(CHUNK_BYTES).fill(7);
   const bytes = STREAM_CHUNKS * CHUNK_BYTES;
@@ -283,25 +326,31 @@ async function main(): Promise<void> {
     const echoAgent = agentEcho(ready.echoUrl, await authorization());
     const direct = `http://127.0.0.1:${ready.echoInstancePort}/`;
     const echoDirect = agentEcho(direct, undefined);
+    const wsViaFrontEnd = await wsEcho(ready.echoUrl, await authorization());
+    const wsDirect = await wsEcho(direct, undefined);
 
     // Figures.
-    const calls = new Map<number, Record<"local" | "tunnel" | "fetch" | "agent" | "direct", Figure>>();
+    const calls = new Map<number, Record<keyof typeof callOps, Figure>>();
     for (const inFlight of [1, MANY_IN_FLIGHT]) {
       calls.set(inFlight, {
         local: figure("local system, direct", "calls/s"),
         tunnel: figure("Cloud Run tunnel", "calls/s"),
+        wsDirect: figure("raw WebSocket echo straight to an instance", "echoes/s"),
+        wsViaFrontEnd: figure("raw WebSocket echo via the front end", "echoes/s"),
         fetch: figure("HTTP request per call via the front end (fetch)", "calls/s"),
         agent: figure("HTTP request per call via the front end (node:http keep-alive agent)", "calls/s"),
         direct: figure("HTTP request per call straight to the instance (node:http agent)", "calls/s"),
       });
     }
-    const callOps: Record<"local" | "tunnel" | "fetch" | "agent" | "direct", Operation> = {
+    const callOps = {
       local: () => localA.call("Bench.echo", PAYLOAD),
       tunnel: () => cloudA.call("Bench.echo", PAYLOAD),
+      wsDirect: wsDirect.op,
+      wsViaFrontEnd: wsViaFrontEnd.op,
       fetch: echoFetch,
       agent: echoAgent,
       direct: echoDirect,
-    };
+    } satisfies Record<string, Operation>;
     const streamBytes = STREAM_CHUNKS * CHUNK_BYTES;
     const relayBytes = RELAY_CHUNKS * CHUNK_BYTES;
     const localStreams = streams(localA);
@@ -413,6 +462,8 @@ async function main(): Promise<void> {
     for (const [inFlight, figs] of calls) {
       const test = `small calls, ${inFlight} in flight`;
       comparisons.push({ test, baseline: figs.local, subject: figs.tunnel, target: { atLeast: 0.7 } });
+      comparisons.push({ test, baseline: figs.wsDirect, subject: figs.wsViaFrontEnd });
+      comparisons.push({ test, baseline: figs.wsViaFrontEnd, subject: figs.tunnel });
     }
     for (const [inFlight, figs] of calls) {
       const test = `small calls, ${inFlight} in flight`;
@@ -432,6 +483,8 @@ async function main(): Promise<void> {
 
     echoAgent.agent.destroy();
     echoDirect.agent.destroy();
+    wsViaFrontEnd.close();
+    wsDirect.close();
   } finally {
     await Promise.all(sessions.map((s) => s.shutdown({ drainMs: 0 }).catch(() => {})));
     await emulators.close();
