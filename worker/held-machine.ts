@@ -6,6 +6,12 @@
  * the worker never touches a frame. What it learns of the tunnels it learns from the machine's
  * reports: a tunnel closed (a resume may come), the driver resumed on one, the link ended.
  *
+ * A resume with the right credentials is taken even while the machine still holds a tunnel: the new
+ * one replaces it. The driver resumes only once its end of a tunnel is gone, and the machine may learn
+ * of that later than the driver does (a connection whose far end vanished, or a close still on its way
+ * over the IPC channel). Refusing such a resume would leave the instance without a request while the
+ * driver retries, and Cloud Run may shut down an instance without one at any moment.
+ *
  * Resume tokens: every `ready` names the token for the next resume. On a resume it is a fresh one, and
  * the token that resume used stops being accepted once the driver's first frame arrives on the new
  * tunnel (proof it has the new token), so a captured token cannot be replayed later.
@@ -50,6 +56,8 @@ export class HeldMachine {
   readonly #log: (line: string) => void;
   /** The number of the tunnel the machine serves, or `"reserved"` for one about to open. */
   #tunnel: number | "reserved" | undefined;
+  /** What `#tunnel` was before a reservation, to restore if the reserved tunnel never opens. */
+  #beforeReservation: number | undefined;
   #tunnelCount = 0;
   /** Set once the machine reported that its link ended. */
   #linkEnded = false;
@@ -90,14 +98,15 @@ export class HeldMachine {
   reserve(): Refusal | undefined {
     if (this.process.exit !== undefined) return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} ${describeExit(this.process.exit)}` };
     if (this.#linkEnded) return { status: ATTACH_STATUS.ended, reason: `machine ${this.id} was released by its driver` };
-    if (this.#tunnel !== undefined) return { status: ATTACH_STATUS.busy, reason: `machine ${this.id} already has an open tunnel` };
+    if (this.#tunnel === "reserved") return { status: ATTACH_STATUS.busy, reason: `machine ${this.id} is taking another resume` };
+    this.#beforeReservation = this.#tunnel;
     this.#tunnel = "reserved";
     return undefined;
   }
 
   /** Gives up a reservation whose tunnel never opened. */
   release(): void {
-    if (this.#tunnel === "reserved") this.#tunnel = undefined;
+    if (this.#tunnel === "reserved") this.#tunnel = this.#beforeReservation;
   }
 
   /**
@@ -107,7 +116,8 @@ export class HeldMachine {
    * `socket`; its writes so far must be out.
    */
   async serve(socket: Socket, resumedWith?: string): Promise<void> {
-    if (this.process.exit !== undefined || this.#linkEnded) {
+    if (this.process.exit !== undefined || this.#linkEnded || socket.destroyed) {
+      // (A connection that closed before it could be handed over is as good as a tunnel that dropped.)
       socket.destroy();
       this.release();
       return;

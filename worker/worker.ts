@@ -12,7 +12,6 @@
  * by the autoscaler that no attach came to) finishes too.
  */
 import { randomBytes } from "node:crypto";
-import { once as eventOnce } from "node:events";
 import type { Socket } from "node:net";
 import type WebSocket from "ws";
 import { errorOf, toBigmachineError } from "../src/core.ts";
@@ -152,14 +151,14 @@ export class Worker {
   }
 
   /**
-   * Stops the machine (SIGTERM, then SIGKILL after the grace period), tells its tunnel how it ended,
-   * and finishes. Resolves once finished. Idempotent.
+   * Stops the machine (SIGTERM, on which it tells its tunnel, then SIGKILL after the grace period) and
+   * the spare, and finishes. Resolves once finished. Idempotent.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#machine !== undefined && !this.#endReported) {
       await this.#machine.stop(this.#options.stopGraceMs);
-      // The end reports itself (telling the tunnel first) and then finishes the worker.
+      // The end reports itself and then finishes the worker.
       await this.#done;
     } else if (this.#startingProcess !== undefined) {
       await this.#startingProcess.stop(this.#options.stopGraceMs);
@@ -321,7 +320,12 @@ export class Worker {
 async function handOff(ws: WebSocket, socket: Socket): Promise<void> {
   ws.removeAllListeners();
   ws.on("error", () => {});
-  if (socket.writableLength > 0) await eventOnce(socket, "drain");
+  if (socket.writableLength > 0 && !socket.destroyed) {
+    await new Promise<void>((resolve) => {
+      socket.once("drain", resolve);
+      socket.once("close", resolve);
+    });
+  }
 }
 
 /** Makes an admission's two outcomes mutually exclusive and final. */

@@ -70,8 +70,10 @@ export class CloudRunMachineSystem implements System {
     process.on("message", (message: unknown, handle: unknown) => {
       const handover = tunnelHandoverOf(message);
       if (handover === undefined) return;
-      if (handle instanceof Socket) tunnels.serve(handover, handle);
-      else process.stderr.write(`bigmachine: the worker handed over tunnel ${handover.tunnel} without its connection\n`);
+      if (handle instanceof Socket) return tunnels.serve(handover, handle);
+      // The connection closed on the way: as far as the worker is concerned, that tunnel is over.
+      process.stderr.write(`bigmachine: the worker handed over tunnel ${handover.tunnel} without its connection\n`);
+      send({ type: "bigmachine:tunnel-closed", tunnel: handover.tunnel });
     });
     await new Promise<void>((resolve, reject) => {
       send(MACHINE_READY, undefined, undefined, (err: Error | null) =>
