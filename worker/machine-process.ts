@@ -222,6 +222,11 @@ export class MachineProcess {
       };
       if (this.#exit !== undefined || !this.#child.connected) return fail(new Error("it has ended"));
       try {
+        // Node keeps a sent handle open here until the child acknowledges it, and goes on reading it
+        // meanwhile, throwing away what it reads: the driver's first frames on the tunnel could be
+        // lost. So this process stops reading before it sends. (No public call does that.)
+        socket.pause();
+        (socket as unknown as { _handle?: { readStop?(): number } })._handle?.readStop?.();
         this.#child.send(handover, socket, { keepOpen: false }, (err: Error | null) => (err ? fail(err) : resolve()));
       } catch (err) {
         fail(err as Error);
