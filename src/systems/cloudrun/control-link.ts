@@ -5,12 +5,10 @@
  * layer. The worker's `exit` is kept and reported, both to a callback and as the error the link closes
  * with, so calls in flight fail saying how the machine ended rather than as a dropped connection.
  */
-import { BigmachineError, coalesceWrites, errorFromWire, errorOf, type Link } from "../../core.ts";
+import { BigmachineError, errorFromWire, errorOf, type Link } from "../../core.ts";
 import { decodeControl, type ControlMessage, type ExitMessage, type FailedMessage } from "./attach-protocol.ts";
-import { closedError, type TunnelSocket } from "./tunnel-socket.ts";
-
-/** Close codes by which the far side closed on purpose rather than the tunnel failing. */
-const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+import { CLEAN_CLOSE_CODES, tunnelCarrier } from "./tunnel-carrier.ts";
+import { closedError, type TunnelClose, type TunnelSocket } from "./tunnel-socket.ts";
 
 /** A {@link Link} over an attach tunnel, which also knows how the machine's process ended. */
 export interface TunnelLink extends Link {
@@ -47,7 +45,7 @@ export function failureError(failed: FailedMessage, context: string): Bigmachine
  * worker gave up on the tunnel (its `failed` kind), or the dropped tunnel (kind `net`, temporary).
  * Undefined for a close either side made on purpose.
  */
-function closeError(machineId: string, exit: ExitMessage | undefined, failed: FailedMessage | undefined, close: { code: number; reason: string; error?: Error }): BigmachineError | undefined {
+function closeError(machineId: string, exit: ExitMessage | undefined, failed: FailedMessage | undefined, close: TunnelClose): BigmachineError | undefined {
   if (exit !== undefined) return errorOf("unavailable", `machine ${machineId} ${describeMachineExit(exit)}`, { severity: "fatal" });
   if (failed !== undefined) return failureError(failed, `the worker closed the tunnel of machine ${machineId}`);
   if (CLEAN_CLOSE_CODES.has(close.code) && close.error === undefined) return undefined;
@@ -60,27 +58,11 @@ function closeError(machineId: string, exit: ExitMessage | undefined, failed: Fa
  * message means the two ends disagree on the protocol: the link closes with kind `invalid`.
  */
 export function tunnelLink(tunnel: TunnelSocket, options: TunnelLinkOptions): TunnelLink {
-  let frameHandler: ((frame: Uint8Array) => void) | undefined;
-  let closeHandler: ((err?: Error) => void) | undefined;
-  let early: Uint8Array[] | undefined = [];
   let exit: ExitMessage | undefined;
   let failed: FailedMessage | undefined;
   let protocolError: BigmachineError | undefined;
-  let closed: { err?: Error } | undefined;
-
-  const reportClose = () => {
-    if (closed === undefined || closeHandler === undefined) return;
-    const handler = closeHandler;
-    closeHandler = undefined;
-    handler(closed.err);
-  };
-
-  tunnel.forward({
-    binary: (data) => {
-      if (frameHandler !== undefined) frameHandler(data);
-      else early?.push(data);
-    },
-    text: (text) => {
+  const link = tunnelCarrier(tunnel, {
+    onText: (text) => {
       let message: ControlMessage;
       try {
         message = decodeControl(text);
@@ -93,39 +75,7 @@ export function tunnelLink(tunnel: TunnelSocket, options: TunnelLinkOptions): Tu
       if (message.type === "failed") failed = message;
       options.onControl?.(message);
     },
+    closeError: (close) => protocolError ?? closeError(options.machineId, exit, failed, close),
   });
-  void tunnel.closed.then((close) => {
-    closed = { err: protocolError ?? closeError(options.machineId, exit, failed, close) };
-    reportClose();
-  });
-
-  // As the RPC layer's own WebSocket links do: frames sent in one turn leave in one write.
-  const beforeSend = coalesceWrites(tunnel.ws);
-
-  return {
-    get exit() {
-      return exit;
-    },
-    send(frame) {
-      if (!tunnel.open) return;
-      beforeSend();
-      tunnel.ws.send(frame, { binary: true });
-    },
-    get bufferedAmount() {
-      return tunnel.ws.bufferedAmount;
-    },
-    onFrame(handler) {
-      frameHandler = handler;
-      const held = early ?? [];
-      early = undefined;
-      for (const frame of held) handler(frame);
-    },
-    onClose(handler) {
-      closeHandler = handler;
-      if (closed !== undefined) queueMicrotask(reportClose);
-    },
-    close(reason) {
-      tunnel.close(1000, reason ?? "");
-    },
-  };
+  return Object.defineProperty(link, "exit", { get: () => exit, enumerable: true }) as TunnelLink;
 }

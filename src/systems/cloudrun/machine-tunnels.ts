@@ -60,10 +60,12 @@ export class MachineTunnels {
       this.#options.report({ type: "bigmachine:tunnel-closed", tunnel: number });
     });
     tunnel.sendControl({ type: "ready", machineId, pid: process.pid, resumeToken: handover.resumeToken });
-    const carrier = tunnelCarrier(tunnel, (text) => {
-      this.#log(`bigmachine: closing the tunnel of machine ${machineId}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);
-      tunnel.sendControl({ type: "failed", kind: "invalid", message: "no control message is expected once the machine is ready" });
-      tunnel.close(1008, "unexpected control message");
+    const carrier = tunnelCarrier(tunnel, {
+      onText: (text) => {
+        this.#log(`bigmachine: closing the tunnel of machine ${machineId}: the driver sent a control message while frames flow (${text.slice(0, 80)})`);
+        tunnel.sendControl({ type: "failed", kind: "invalid", message: "no control message is expected once the machine is ready" });
+        tunnel.close(1008, "unexpected control message");
+      },
     });
     this.link.attach(carrier).then(
       // The driver's RESUME on this tunnel shows it read `ready`, and so has the new token.

@@ -1,26 +1,60 @@
 /**
  * @module
- * The machine's end of an attach tunnel, once its handshake is done, as the carrier of the machine's
- * resumable link: binary messages are the link's frames. The driver sends no text once frames flow,
- * so a text message is handed to `onText` (the machine refuses it and closes the tunnel).
+ * An attach tunnel, once its handshake is done, as a {@link Link}: binary messages are frames; text
+ * messages go to the owner, who decides what they mean (the driver reads the worker's control
+ * messages; the machine refuses them). Frames that arrive before `onFrame` is set are held, and a close
+ * before `onClose` is set is reported when it is, with the error the owner makes of the close.
  */
 import { coalesceWrites, type Link } from "../../core.ts";
-import type { TunnelSocket } from "./tunnel-socket.ts";
+import type { TunnelClose, TunnelSocket } from "./tunnel-socket.ts";
 
 /** Close codes by which a side closed on purpose rather than the tunnel failing. */
-const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+export const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
 
-/** A {@link Link} over `tunnel`; frames queued during the handshake come first. */
-export function tunnelCarrier(tunnel: TunnelSocket, onText: (text: string) => void): Link {
+/** Options for {@link tunnelCarrier}. */
+export interface TunnelCarrierOptions {
+  /** Receives each text message. */
+  onText(text: string): void;
+  /**
+   * The error the link closes with, made once the tunnel has closed. Default: none for a close either
+   * side made on purpose, otherwise an error naming the close.
+   */
+  closeError?(close: TunnelClose): Error | undefined;
+}
+
+/** The default of {@link TunnelCarrierOptions.closeError}. */
+function droppedError(close: TunnelClose): Error | undefined {
+  if (CLEAN_CLOSE_CODES.has(close.code) && close.error === undefined) return undefined;
+  return new Error(`tunnel closed with code ${close.code}${close.reason ? `: ${close.reason}` : ""}`, { cause: close.error });
+}
+
+/** A {@link Link} over `tunnel`. */
+export function tunnelCarrier(tunnel: TunnelSocket, options: TunnelCarrierOptions): Link {
   let frameHandler: ((frame: Uint8Array) => void) | undefined;
+  let closeHandler: ((err?: Error) => void) | undefined;
   let early: Uint8Array[] = [];
+  let closed: { err?: Error } | undefined;
+
+  const reportClose = () => {
+    if (closed === undefined || closeHandler === undefined) return;
+    const handler = closeHandler;
+    closeHandler = undefined;
+    handler(closed.err);
+  };
+
   tunnel.forward({
     binary: (data) => {
       if (frameHandler !== undefined) frameHandler(data);
       else early.push(data);
     },
-    text: onText,
+    text: options.onText,
   });
+  void tunnel.closed.then((close) => {
+    closed = { err: (options.closeError ?? droppedError)(close) };
+    reportClose();
+  });
+
+  // As the RPC layer's own WebSocket links do: frames sent in one turn leave in one write.
   const beforeSend = coalesceWrites(tunnel.ws);
   return {
     send(frame) {
@@ -38,10 +72,8 @@ export function tunnelCarrier(tunnel: TunnelSocket, onText: (text: string) => vo
       for (const frame of held) handler(frame);
     },
     onClose(handler) {
-      void tunnel.closed.then((close) => {
-        const clean = CLEAN_CLOSE_CODES.has(close.code) && close.error === undefined;
-        handler(clean ? undefined : new Error(`tunnel closed with code ${close.code}${close.reason ? `: ${close.reason}` : ""}`, { cause: close.error }));
-      });
+      closeHandler = handler;
+      if (closed !== undefined) queueMicrotask(reportClose);
     },
     close(reason) {
       tunnel.close(1000, reason ?? "");
