@@ -47,8 +47,8 @@ function notSupported(what: string): never {
 /** The machine side of the Cloud Run System. */
 export class CloudRunMachineSystem implements System {
   readonly name = "cloudrun";
+  /** The peer served on the link to the driver: one for the machine's life, over every tunnel. */
   #driver: RpcPeer | undefined;
-  #driverWaiters: ((peer: RpcPeer) => void)[] = [];
   #client: HttpClient | undefined;
 
   /** Only machine processes use this side. */
@@ -66,7 +66,7 @@ export class CloudRunMachineSystem implements System {
     process.once("disconnect", () => killOwnProcessGroup(WORKER_GONE_EXIT_CODE));
     const tunnels = new MachineTunnels({ report: (report) => void (process.connected && send(report)) });
     tunnels.sayExitOnEnd();
-    this.#setDriver(endpoint.accept(tunnels.link));
+    this.#driver = endpoint.accept(tunnels.link);
     process.on("message", (message: unknown, handle: unknown) => {
       const handover = tunnelHandoverOf(message);
       if (handover === undefined) return;
@@ -129,24 +129,11 @@ export class CloudRunMachineSystem implements System {
     process.stderr.write(`bigmachine: keepalives to ${machine.addr} failed: ${err.message}\n`);
   }
 
-  /** The peer served on the driver's link. */
-  #setDriver(peer: RpcPeer): void {
-    this.#driver = peer;
-    const waiters = this.#driverWaiters;
-    this.#driverWaiters = [];
-    for (const wake of waiters) wake(peer);
-  }
-
-  #driverPeer(): Promise<RpcPeer> {
-    const peer = this.#driver;
-    if (peer !== undefined && !peer.isClosed) return Promise.resolve(peer);
-    return new Promise((resolve) => this.#driverWaiters.push(resolve));
-  }
-
   /** A link to the machine at `addr`, relayed by the driver. */
   async #relay(addr: string, signal?: AbortSignal): Promise<Link> {
     if (signal?.aborted) throw errorOf("canceled", `dial ${addr}: canceled`, { cause: signal.reason });
-    const driver = await this.#driverPeer();
+    const driver = this.#driver;
+    if (driver === undefined) throw errorOf("precondition", `dial ${addr}: the machine does not serve yet`, { severity: "fatal" });
     const carried = streamLink({ addr });
     try {
       const reply = await driver.call<AsyncIterable<unknown>>(DRIVER_RELAY, carried.outgoing, { signal });
